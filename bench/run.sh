@@ -1,0 +1,10 @@
+#!/bin/sh
+# run.sh - what `make bench` runs: every benchmark, each printing ratios
+# against a baseline it measures in the same run.
+set -eu
+cd "$(dirname "$0")/.."
+b=build/bench
+echo "== dispatcher: seed scenario and scaled (bench/stress.c)"
+$b/zpsi-stress --all
+echo "== shared region: guest writers and a host sampler (bench/region_bench.c)"
+$b/zpsi-bench-region

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zpsi/migrate.h - the migration record (SPEC component 6; docs/abi.md
+ * "Migration record").
+ *
+ * A record is a 32-byte header, a list of typed sections, and an 8-byte
+ * trailer; all little-endian.  The header carries its own CRC32C so a
+ * receiver can reject a foreign or corrupt stream before reading its body;
+ * the trailer's CRC32C covers everything before it.
+ *
+ *   header  0 magic "ZPSIMIG\0" | 8 le16 version | 10 le16 header size (32)
+ *          12 le32 flags (0)    | 16 le64 body length (sections only)
+ *          24 le32 section count| 28 le32 CRC32C of bytes 0..27
+ *   section le32 type | le32 flags | le64 length | data | zero pad to 8
+ *   trailer le32 CRC32C of every byte before it | "ZEND"
+ */
+#ifndef ZPSI_MIGRATE_H
+#define ZPSI_MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZPSI_MIG_MAGIC		"ZPSIMIG"	/* 8 bytes with its NUL */
+#define ZPSI_MIG_VERSION	1u
+#define ZPSI_MIG_HEADER_SIZE	32u
+#define ZPSI_MIG_SECTION_HEADER	16u
+#define ZPSI_MIG_TRAILER_SIZE	8u
+#define ZPSI_MIG_TRAILER_MAGIC	"ZEND"
+#define ZPSI_MIG_MAX_SECTIONS	4096u
+#define ZPSI_MIG_MAX_BODY	(64ull << 30)	/* 64 GiB */
+
+/* Section flags: a reader that does not know a REQUIRED section's type
+ * rejects the record (-EPROTONOSUPPORT); others it skips. */
+#define ZPSI_MIG_SEC_REQUIRED	(1u << 0)
+
+/* Section types.  1..15 libzpsi, 16..255 zpsi-vmm, others reserved. */
+enum zpsi_mig_section_type {
+	ZPSI_MIG_SEC_PSI	= 1,	/* struct zpsi_psi_state, exactly once */
+	ZPSI_MIG_SEC_VM		= 16,	/* VM configuration (zpsi-vmm) */
+	ZPSI_MIG_SEC_VCPU	= 17,	/* one per vCPU (zpsi-vmm) */
+	ZPSI_MIG_SEC_MEMORY	= 18,	/* guest RAM (zpsi-vmm) */
+};
+
+/* The PSI state of one guest, as captured on the source. */
+struct zpsi_psi_state {
+	uint32_t guest_id;	/* source registration, 0 if none */
+	uint32_t weight;	/* 1..65535, or 0 if not registered */
+	uint8_t power;		/* enum zpsi_power_state */
+	bool registered;
+	bool region_valid;	/* region[] and region_gpa hold the region */
+	uint64_t msr_state, msr_conf, msr_stats, msr_ctrl;	/* as RDMSR reads them */
+	uint64_t committed, deferred;	/* 64-bit extended counts */
+	uint64_t region_gpa;
+	uint8_t region[64];		/* raw bytes of the region page's first 64 */
+	uint64_t captured_ns;		/* CLOCK_REALTIME on the source */
+	uint64_t last_update_age_ns;	/* how long before capture the last update was */
+};
+#define ZPSI_MIG_PSI_SIZE	168u	/* encoded size of the PSI section's data */
+
+/* Growable in-memory writer.  Errors are sticky: check zpsi_mig_finish(). */
+struct zpsi_mig_writer {
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t nsections;
+	int error;
+};
+
+int zpsi_mig_writer_init(struct zpsi_mig_writer *w);
+int zpsi_mig_add_section(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
+			 const void *data, size_t len);
+int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s);
+/* Write the header and trailer.  On success *buf/*len own the record
+ * (free() it) and w is empty; on failure w is freed. */
+int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len);
+void zpsi_mig_writer_free(struct zpsi_mig_writer *w);
+
+/*
+ * Check a header alone (for streams): 0 and the total record length
+ * (header + body + trailer), or
+ *   -ENODATA          fewer than 32 bytes
+ *   -EPROTO           foreign: not our magic, version 0, bad header size
+ *   -EBADMSG          header CRC mismatch or flags set
+ *   -EPROTONOSUPPORT  a future version
+ *   -E2BIG            body or section count above the limits
+ */
+int zpsi_mig_check_header(const uint8_t *buf, size_t len, uint64_t *total_len);
+
+struct zpsi_mig_section {
+	uint32_t type;
+	uint32_t flags;
+	const uint8_t *data;	/* points into the record */
+	uint64_t len;
+};
+
+/*
+ * Validate a whole record and list its known sections in secs[] (unknown
+ * optional sections are skipped).  Errors as zpsi_mig_check_header, plus
+ * -ENODATA shorter than the header says, -EBADMSG trailer CRC or magic
+ * mismatch, trailing bytes, or sections that do not tile the body,
+ * -EPROTONOSUPPORT an unknown required section, -E2BIG more than max.
+ * `known` tells which types the caller understands (NULL: libzpsi's own).
+ */
+int zpsi_mig_parse(const uint8_t *buf, size_t len, bool (*known)(uint32_t type),
+		   struct zpsi_mig_section *secs, size_t max, size_t *nsecs);
+
+/* Find the first section of a type among parsed ones; NULL if absent. */
+const struct zpsi_mig_section *zpsi_mig_find(const struct zpsi_mig_section *secs, size_t n,
+					     uint32_t type);
+
+/* Decode and validate a PSI section: -EINVAL on a wrong length, reserved
+ * bytes set, an out-of-range weight, ratio or power state, or MSR values
+ * that violate their encodings. */
+int zpsi_mig_decode_psi(const struct zpsi_mig_section *sec, struct zpsi_psi_state *out);
+
+/* A short text for the errors above ("truncated record", ...). */
+const char *zpsi_mig_strerror(int err);
+
+#endif /* ZPSI_MIGRATE_H */

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zpsi/registry.h - registered PSI guests, the exact weighted aggregate, the
+ * power-state machine, per-guest rate limiting, and the hypercall
+ * dispatcher on top of them (docs/abi.md "Hypercalls").
+ *
+ * Aggregate = sum(w_i * bp_i) / sum(w_i) over registered guests, kept as two
+ * integer sums so that every update and every query is O(1) and exact.
+ * Not thread-safe: one owner thread (the VMM's or zpsid's), or a lock
+ * around it.
+ */
+#ifndef ZPSI_REGISTRY_H
+#define ZPSI_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zpsi/abi.h"
+
+struct zpsi_registry;
+
+struct zpsi_registry_config {
+	uint32_t capacity_max;	/* most guests at once; 0 = ZPSI_REGISTRY_DEFAULT_MAX */
+	/* Token bucket per guest for UPDATE and HIBERNATE: `rate_per_sec`
+	 * tokens a second up to `burst`.  rate_per_sec == 0: unlimited. */
+	uint32_t rate_per_sec;
+	uint32_t burst;
+};
+#define ZPSI_REGISTRY_DEFAULT_MAX	(1u << 20)
+#define ZPSI_REGISTRY_DEFAULT_RATE	1000000u	/* updates/s per guest */
+#define ZPSI_REGISTRY_DEFAULT_BURST	100000u
+
+struct zpsi_guest_info {
+	uint32_t id;
+	uint32_t weight;
+	uint16_t ratio_bp;
+	uint8_t power;		/* enum zpsi_power_state */
+	uint64_t committed, deferred;
+	uint64_t updates;	/* accepted updates */
+	uint64_t throttled;	/* refused by the rate limit */
+	uint64_t registered_ns, last_update_ns;
+};
+
+/* cfg may be NULL for the defaults.  0 or -errno. */
+int zpsi_registry_new(const struct zpsi_registry_config *cfg, struct zpsi_registry **out);
+/* Takes NULL; returns NULL. */
+struct zpsi_registry *zpsi_registry_free(struct zpsi_registry *reg);
+
+/* A new registration with ratio 0, power C0.  Ids start at 1 and are reused
+ * after unregister.  -EINVAL weight out of [1, 65535], -E2BIG full, -ENOMEM. */
+int zpsi_registry_register(struct zpsi_registry *reg, uint32_t weight, uint64_t now_ns,
+			   uint32_t *id_out);
+/* -ENOENT when id is not registered. */
+int zpsi_registry_unregister(struct zpsi_registry *reg, uint32_t id);
+int zpsi_registry_set_weight(struct zpsi_registry *reg, uint32_t id, uint32_t weight);
+
+/* A guest's report.  -ENOENT, -EINVAL (bp > 10000, or a count went
+ * backwards), -EBUSY (rate limited: nothing changed). */
+int zpsi_registry_update(struct zpsi_registry *reg, uint32_t id, uint32_t bp,
+			 uint64_t committed, uint64_t deferred, uint64_t now_ns);
+
+/* Power state.  From the guest (host == false): only the transitions
+ * zpsi_power_transition_ok() allows, else -EINVAL; rate limited like
+ * updates.  From the host (host == true): any valid state. */
+int zpsi_registry_set_power(struct zpsi_registry *reg, uint32_t id, uint64_t state,
+			    bool host, uint64_t now_ns);
+
+/* Restore a guest's counters, ratio and power state as they were (after a
+ * migration or a daemon restart), bypassing monotonicity and rate checks. */
+int zpsi_registry_restore(struct zpsi_registry *reg, uint32_t id, const struct zpsi_guest_info *in);
+
+/* O(1).  0 when no guest is registered.  Rounded to nearest. */
+uint32_t zpsi_registry_aggregate_bp(const struct zpsi_registry *reg);
+uint32_t zpsi_registry_count(const struct zpsi_registry *reg);
+int zpsi_registry_get(const struct zpsi_registry *reg, uint32_t id, struct zpsi_guest_info *out);
+/* The next registered id after `after` (0 starts), or 0 at the end. */
+uint32_t zpsi_registry_next(const struct zpsi_registry *reg, uint32_t after);
+/* Bytes the registry has allocated (for the per-guest memory benchmark). */
+size_t zpsi_registry_memory(const struct zpsi_registry *reg);
+
+/* ---------------------------------------------------------------- */
+/* Hypercall dispatcher                                              */
+/* ---------------------------------------------------------------- */
+
+/* The registers of a hypercall, KVM's convention. */
+struct zpsi_hc_regs {
+	uint64_t rax;	/* nr */
+	uint64_t rbx, rcx, rdx, rsi;
+};
+
+/* What the host knows about the calling guest.  The guest never names a
+ * registration: `id` is kept here, by the host, so a guest can only ever
+ * touch its own. */
+struct zpsi_caller {
+	uint32_t id;		/* 0: not registered */
+	bool region_supported;	/* false: REGISTER with a GPA -> -EOPNOTSUPP */
+	uint64_t ram_size;	/* region GPA must be a whole page below this */
+	uint64_t region_gpa;	/* out: set by a REGISTER with a GPA */
+	uint32_t events;	/* out: ZPSI_HC_EV_* of the last dispatch */
+	uint64_t calls, errors;	/* counters */
+};
+
+enum {
+	ZPSI_HC_EV_REGISTERED	= 1 << 0,
+	ZPSI_HC_EV_UPDATED	= 1 << 1,
+	ZPSI_HC_EV_POWER	= 1 << 2,	/* power state changed */
+	ZPSI_HC_EV_REGION_ON	= 1 << 3,	/* region_gpa set */
+};
+
+/*
+ * Handle one hypercall and return the value for RAX: >= 0 on success,
+ * -ZPSI_KVM_* on error (unknown nr -1000; bad argument -22; not registered
+ * -1; registry full or rate limited -7; bad region GPA -14; region not
+ * offered -95).  REGISTER by a registered caller updates its weight and
+ * returns its id.  QUERY needs no registration.
+ */
+int64_t zpsi_dispatch(struct zpsi_registry *reg, struct zpsi_caller *c,
+		      const struct zpsi_hc_regs *regs, uint64_t now_ns);
+
+#endif /* ZPSI_REGISTRY_H */
