@@ -7,7 +7,7 @@ set -eu
 build="meson ninja-build pkgconf gcc libc6-dev python3"
 test="libcmocka-dev"
 fuzz="clang libclang-rt-14-dev"
-e2e=""
+e2e="libseccomp-dev libjansson-dev libmicrohttpd-dev prometheus curl"
 
 [ $# -gt 0 ] || set -- build
 want=""
