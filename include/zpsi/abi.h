@@ -52,7 +52,8 @@
 #define ZPSI_FEAT_VMCALL		(1u << 1)	/* VMCALL reaches the host */
 #define ZPSI_FEAT_DOORBELL		(1u << 2)	/* port-I/O doorbell hypercalls */
 #define ZPSI_FEAT_REGION		(1u << 3)	/* shared 64-byte region */
-#define ZPSI_FEAT_KNOWN_MASK		0x0000000Fu	/* bits a v1 guest may rely on */
+#define ZPSI_FEAT_BALLOON		(1u << 4)	/* HC_PSI_BALLOON + region memory target */
+#define ZPSI_FEAT_KNOWN_MASK		0x0000001Fu	/* bits a v1 guest may rely on */
 
 /* Port 0xE4 is unassigned in the PC/AT I/O map and below 0x100, so the guest
  * rings it with `out %al, $0xE4` and RDX stays free for the third argument. */
@@ -144,8 +145,12 @@ static inline int zpsi_power_transition_ok(uint8_t from, uint64_t to)
 #define ZPSI_HC_UPDATE		0x01000002u	/* RBX bp, RCX committed, RDX deferred */
 #define ZPSI_HC_QUERY		0x01000003u	/* -> aggregate bp */
 #define ZPSI_HC_HIBERNATE	0x01000004u	/* RBX target power state */
+/* Extension (decided, docs/abi.md "Balloon"): give pages back to the host or
+ * take them again.  RBX first GPA (page-aligned), RCX page count, RDX 1 =
+ * release to the host, 0 = reclaim.  Offered when ZPSI_FEAT_BALLOON is set. */
+#define ZPSI_HC_BALLOON		0x01000005u
 #define ZPSI_HC_FIRST		ZPSI_HC_REGISTER
-#define ZPSI_HC_LAST		ZPSI_HC_HIBERNATE
+#define ZPSI_HC_LAST		ZPSI_HC_BALLOON
 
 /* nr in RAX, arguments in RBX, RCX, RDX, RSI, result in RAX (KVM's order). */
 #define ZPSI_WEIGHT_MIN		1u

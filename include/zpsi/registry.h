@@ -97,6 +97,10 @@ struct zpsi_caller {
 	bool region_supported;	/* false: REGISTER with a GPA -> -EOPNOTSUPP */
 	uint64_t ram_size;	/* region GPA must be a whole page below this */
 	uint64_t region_gpa;	/* out: set by a REGISTER with a GPA */
+	bool balloon_supported;	/* false: BALLOON -> -EOPNOTSUPP */
+	uint64_t balloon_gpa;	/* out: the range of the last valid BALLOON */
+	uint64_t balloon_pages;
+	bool balloon_release;	/* out: true = release, false = reclaim */
 	uint32_t events;	/* out: ZPSI_HC_EV_* of the last dispatch */
 	uint64_t calls, errors;	/* counters */
 };
@@ -106,6 +110,8 @@ enum {
 	ZPSI_HC_EV_UPDATED	= 1 << 1,
 	ZPSI_HC_EV_POWER	= 1 << 2,	/* power state changed */
 	ZPSI_HC_EV_REGION_ON	= 1 << 3,	/* region_gpa set */
+	ZPSI_HC_EV_BALLOON	= 1 << 4,	/* balloon_* hold a validated range:
+						 * the host acts on it (madvise) */
 };
 
 /*
@@ -113,7 +119,9 @@ enum {
  * -ZPSI_KVM_* on error (unknown nr -1000; bad argument -22; not registered
  * -1; registry full or rate limited -7; bad region GPA -14; region not
  * offered -95).  REGISTER by a registered caller updates its weight and
- * returns its id.  QUERY needs no registration.
+ * returns its id.  QUERY needs no registration.  BALLOON needs registration,
+ * a page-aligned range inside RAM (else -EFAULT) and RDX 0 or 1 (else
+ * -EINVAL); the dispatcher only validates it and raises ZPSI_HC_EV_BALLOON.
  */
 int64_t zpsi_dispatch(struct zpsi_registry *reg, struct zpsi_caller *c,
 		      const struct zpsi_hc_regs *regs, uint64_t now_ns);
