@@ -171,6 +171,8 @@ static void fuzz_guest_call(struct zpsi_registry *reg, struct zpsi_caller *c, st
 		CHECK((c->balloon_gpa & 0xFFF) == 0);
 		CHECK(c->balloon_pages <= c->ram_size / 4096 &&
 		      c->balloon_gpa <= c->ram_size - c->balloon_pages * 4096);
+		CHECK(!c->balloon_release || !c->region_gpa || c->region_gpa < c->balloon_gpa ||
+		      c->region_gpa - c->balloon_gpa >= c->balloon_pages * 4096);
 		break;
 	}
 }

@@ -127,8 +127,10 @@ static int64_t hc_hibernate(struct zpsi_registry *reg, struct zpsi_caller *c,
 }
 
 /* RBX first GPA, RCX pages, RDX 1 release / 0 reclaim.  Only validated
- * here; the host acts on ZPSI_HC_EV_BALLOON.  Charged to the guest's rate
- * limit because the host's work (madvise) grows with the range. */
+ * here; the host acts on ZPSI_HC_EV_BALLOON.  The region page cannot be
+ * released: the host writes into it (docs/abi.md section 7).  Charged to
+ * the guest's rate limit because the host's work (madvise) grows with the
+ * range. */
 static int64_t hc_balloon(struct zpsi_registry *reg, struct zpsi_caller *c,
 			  const struct zpsi_hc_regs *regs, uint64_t now_ns)
 {
@@ -142,6 +144,10 @@ static int64_t hc_balloon(struct zpsi_registry *reg, struct zpsi_caller *c,
 		return -ZPSI_KVM_EINVAL;
 	if (!hc_range_ok(c->ram_size, regs->rbx, regs->rcx))
 		return -ZPSI_KVM_EFAULT;
+	/* the range is inside RAM, so pages * 4096 cannot overflow here */
+	if (regs->rdx == 1 && c->region_gpa && c->region_gpa >= regs->rbx &&
+	    c->region_gpa - regs->rbx < regs->rcx * ZPSI_REGION_PAGE_SIZE)
+		return -ZPSI_KVM_EINVAL;
 	r = zpsi_registry_charge(reg, c->id, now_ns);
 	if (r < 0)
 		return hc_errno(r);

@@ -112,7 +112,8 @@ struct zpsi_caller {
 	uint32_t id;		/* 0: not registered */
 	bool region_supported;	/* false: REGISTER with a GPA -> -EOPNOTSUPP */
 	uint64_t ram_size;	/* region GPA must be a whole page below this */
-	uint64_t region_gpa;	/* out: set by a REGISTER with a GPA */
+	uint64_t region_gpa;	/* out: set by a REGISTER with a GPA; 0 = none.
+				 * The host keeps it in step with CTRL.REGION. */
 	bool balloon_supported;	/* false: BALLOON -> -EOPNOTSUPP */
 	uint64_t balloon_gpa;	/* out: the range of the last valid BALLOON */
 	uint64_t balloon_pages;
@@ -146,8 +147,9 @@ enum {
  * QUERY needs no registration and is not rate limited.
  * HIBERNATE: the guest's power rules, else -22; POWER when it changed.
  * BALLOON: -95 when not offered, then registration (-1), RDX 0 or 1 and
- * RCX >= 1 page (else -22), a page-aligned range inside RAM (else -14);
- * charged to the rate limit (-7).  The dispatcher only validates it and
+ * RCX >= 1 page (else -22), a page-aligned range inside RAM (else -14), a
+ * release that does not cover region_gpa (else -22); charged to the rate
+ * limit (-7).  The dispatcher only validates it and
  * raises ZPSI_HC_EV_BALLOON.
  */
 int64_t zpsi_dispatch(struct zpsi_registry *reg, struct zpsi_caller *c,

@@ -326,6 +326,25 @@ static void test_balloon(void **state)
 	zpsi_registry_free(reg);
 }
 
+/* The region page is the host's to write: it cannot be released. */
+static void test_balloon_region_page(void **state)
+{
+	struct zpsi_registry *reg = new_reg(0, 0, 0);
+	struct zpsi_caller c = caller(true, true);
+	const uint64_t rp = 0x10000;
+
+	(void)state;
+	assert_int_equal(hc(reg, &c, ZPSI_HC_REGISTER, 1, rp, 0, 0), 1);
+	assert_int_equal(hc(reg, &c, ZPSI_HC_BALLOON, rp, 1, 1, 0), EINVAL_K);
+	assert_int_equal(hc(reg, &c, ZPSI_HC_BALLOON, 0, RAM / 4096, 1, 0), EINVAL_K);
+	assert_int_equal(hc(reg, &c, ZPSI_HC_BALLOON, rp - 0x1000, 2, 1, 0), EINVAL_K);
+	assert_int_equal(hc(reg, &c, ZPSI_HC_BALLOON, rp - 0x1000, 1, 1, 0), 0);	/* just below */
+	assert_int_equal(hc(reg, &c, ZPSI_HC_BALLOON, rp + 0x1000, 1, 1, 0), 0);	/* just above */
+	assert_int_equal(hc(reg, &c, ZPSI_HC_BALLOON, 0, 16, 1, 0), 0);		/* ends at it */
+	assert_int_equal(hc(reg, &c, ZPSI_HC_BALLOON, rp, 1, 0, 0), 0);		/* reclaim is harmless */
+	zpsi_registry_free(reg);
+}
+
 /* Two guests; one issues 200,000 hypercalls with random numbers and
  * arguments.  The other's registration never changes, and every RAX is in
  * the documented set. */
@@ -424,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_hibernate),
 		cmocka_unit_test(test_balloon),
+		cmocka_unit_test(test_balloon_region_page),
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_seed_scenario),
 	};
