@@ -38,7 +38,7 @@
 #include "zpsi/region.h"
 #include "zpsi/util.h"
 
-#define WRITER_MIN	1000000ull	/* publishes before the writer may stop */
+#define WRITER_MIN	4000000ull	/* publishes before the writer may stop */
 #define WRITER_MAX	20000000ull	/* and the hard bound */
 #define WANT_TORN_EVENTS 1000ull	/* reader retries + torn reads wanted */
 #define WANT_ACCEPTED	100000ull	/* new samples the reader must see */
