@@ -36,57 +36,6 @@ _Static_assert(sizeof(ZPSI_MIG_MAGIC) == 8, "magic is 8 bytes with its NUL");
 _Static_assert(sizeof(ZPSI_MIG_TRAILER_MAGIC) - 1 == 4, "trailer magic is 4 bytes");
 
 /* ---------------------------------------------------------------- */
-/* Little-endian, byte by byte                                        */
-/* ---------------------------------------------------------------- */
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static uint64_t mig_pad8(uint64_t n)
-{
-	return (n + 7) & ~(uint64_t)7;	/* callers keep n far below 2^64 */
-}
-
-static bool mig_all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
-/* ---------------------------------------------------------------- */
 /* The PSI section                                                    */
 /* ---------------------------------------------------------------- */
 
@@ -144,6 +93,61 @@ static bool mig_all_zero(const uint8_t *p, size_t n)
 _Static_assert(PSI_O_RSVD1 + PSI_RSVD1_LEN == ZPSI_MIG_PSI_SIZE, "PSI layout fills the section");
 _Static_assert(PSI_O_REGION + ZPSI_REGION_SIZE == PSI_O_CAPTURED, "region is 64 bytes");
 _Static_assert(sizeof(((struct zpsi_psi_state *)0)->region) == ZPSI_REGION_SIZE, "region size");
+
+/* ---------------------------------------------------------------- */
+/* Little-endian, byte by byte                                        */
+/* ---------------------------------------------------------------- */
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static uint64_t mig_pad8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;	/* callers keep n far below 2^64 */
+}
+
+static bool mig_all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* The PSI section: checks and codec                                  */
+/* ---------------------------------------------------------------- */
 
 int zpsi_mig_check_psi(const struct zpsi_psi_state *s)
 {
