@@ -133,6 +133,7 @@ struct vmm {
 	uint64_t deadline_ns;		/* watchdog, CLOCK_MONOTONIC; 0: none */
 	pthread_t supervisor;
 	bool supervisor_started;
+	unsigned threads_alive;		/* reached their start routine */
 	bool joined;
 	int done_fd;
 	int state_fd;			/* opened at set-up, so seccomp needs no open() */

@@ -65,8 +65,9 @@ void vmm_console_flush(struct vmm_vcpu *v)
 		vmm_console_emit(v);
 }
 
-/* Guest text is untrusted: control characters (terminal escapes) become
- * '?'; lines are cut at VMM_LINE_MAX. */
+/* Guest text is untrusted: the console is ASCII, and control characters
+ * and bytes above 0x7E (terminal escapes, C1 controls) become '?'; lines
+ * are cut at VMM_LINE_MAX. */
 static void vmm_io_console(struct vmm_vcpu *v, uint8_t *d, size_t len, bool out)
 {
 	if (!out) {
@@ -81,7 +82,7 @@ static void vmm_io_console(struct vmm_vcpu *v, uint8_t *d, size_t len, bool out)
 			vmm_console_emit(v);
 			continue;
 		}
-		if ((c < 0x20 && c != '\t') || c == 0x7F)
+		if ((c < 0x20 && c != '\t') || c >= 0x7F)
 			c = '?';
 		v->line[v->line_len++] = (char)c;
 		if (v->line_len == sizeof(v->line) - 1)

@@ -18,19 +18,20 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
-static inline int vmm_ioctl_raw(int fd, unsigned long req, void *arg)
+#include "vmm.h"
+
+static inline int vmm_ioctl_raw(int fd, unsigned long req, const void *arg)
 {
 	int r;
 
 	do
-		r = ioctl(fd, req, arg);
+		r = ioctl(fd, req, (void *)(uintptr_t)arg);
 	while (r < 0 && errno == EINTR && req != KVM_RUN);
 	return r < 0 ? -errno : r;
 }
 
 /* Remember which request failed (thread-local): errors carry context. */
 int vmm_ioctl_failed(const char *name, int err);
-const char *vmm_errctx(void);
 void vmm_errctx_set(const char *what);
 
 #define vmm_ioctl(fd, req, argp) ({							\

@@ -257,6 +257,8 @@ void *vmm_supervisor_thread(void *arg)
 	struct vmm *vm = arg;
 
 	pthread_mutex_lock(&vm->lock);
+	vm->threads_alive++;
+	pthread_cond_broadcast(&vm->cond);
 	while (!vm->started)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	while (!vm->ending) {

@@ -111,7 +111,9 @@ void vmm_region_sync(struct vmm *vm)
 	if (!vm->region_gpa)
 		return;
 	r = zpsi_region_read(&vm->reader, vm->region_host, &s);
-	if (r == 0) {
+	/* Version 0: the guest has not published since the host zeroed the
+	 * page, so the zeros are not a report. */
+	if (r == 0 && s.version != 0) {
 		vm->bank.guest_bp = s.ratio_bp;
 		vm->bank.committed = s.committed;
 		vm->bank.deferred = s.deferred;

@@ -216,6 +216,8 @@ void *vmm_vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	pthread_mutex_lock(&vm->lock);
+	vm->threads_alive++;
+	pthread_cond_broadcast(&vm->cond);
 	for (;;) {
 		vmm_vcpu_service(v);
 		if (vm->ending)

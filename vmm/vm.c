@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "payloads.h"
 #include "zpsi/elf.h"
 #include "zpsi/util.h"
 
@@ -192,7 +193,7 @@ int vmm_vcpu_boot_state(struct vmm_vcpu *v)
 	if (r < 0)
 		return r;
 	regs.rip = vm->entry;
-	regs.rsp = zpsi_vmm_stack_top(v->index);
+	regs.rsp = zpsi_vmm_stack_top(v->index) - 8;	/* as if _start had been called */
 	regs.rdi = ZPSI_VMM_BOOT_GPA;
 	regs.rsi = v->index;
 	regs.rflags = 0x2;
@@ -468,6 +469,11 @@ int vmm_start(struct vmm *vm, unsigned flags)
 		r = -pthread_create(&vm->supervisor, NULL, vmm_supervisor_thread, vm);
 		vm->supervisor_started = r == 0;
 	}
+	/* Threads make system calls of their own as they start (rseq,
+	 * set_robust_list): let them reach their start routines before the
+	 * filter closes. */
+	while (r == 0 && vm->threads_alive < vm->nvcpus + 1)
+		pthread_cond_wait(&vm->cond, &vm->lock);
 	/* A restored VM: each vCPU thread loads its registers first. */
 	while (r == 0 && vm->restored) {
 		bool all = true;
@@ -607,6 +613,7 @@ void vmm_get_stats(struct vmm *vm, struct vmm_stats *out)
 	s.hibernations = vm->hibernations;
 	s.seccomp = vm->seccomp_on;
 	pthread_mutex_unlock(&vm->lock);
+	s.tsc_khz = vm->tsc_khz;
 	/* What of guest RAM the host holds right now (C6 and the balloon
 	 * give it back). */
 	vec = malloc(vm->ram_size / ZPSI_VMM_PAGE_SIZE);
@@ -615,4 +622,34 @@ void vmm_get_stats(struct vmm *vm, struct vmm_stats *out)
 			s.ram_resident_pages += vec[i] & 1;
 	free(vec);
 	*out = s;
+}
+
+const struct vmm_payload *vmm_payload_find(const char *name)
+{
+	for (const struct vmm_payload *p = vmm_payloads; p->name; p++)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+int vmm_vcpu_cpu_ns(struct vmm *vm, unsigned index, uint64_t *ns)
+{
+	struct timespec ts;
+	clockid_t clk;
+	int r;
+
+	if (index >= vm->nvcpus || !vm->vcpu[index].thread_started || vm->joined)
+		return -ESRCH;
+	r = pthread_getcpuclockid(vm->vcpu[index].thread, &clk);
+	if (r)
+		return -r;
+	if (clock_gettime(clk, &ts) < 0)
+		return -errno;
+	*ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return 0;
+}
+
+bool vmm_seccomp_available(void)
+{
+	return vmm_seccomp_supported();
 }

@@ -25,6 +25,9 @@
 struct vmm;
 struct vmm_host;
 
+/* What failed last in this thread ("KVM_SET_SREGS", "/dev/kvm", ...). */
+const char *vmm_errctx(void);
+
 /* ---------------------------------------------------------------- */
 /* The host: a registry shared by the VMs of a process               */
 /* ---------------------------------------------------------------- */
@@ -120,6 +123,7 @@ struct vmm_stats {
 	uint64_t balloon_pages_released;
 	uint64_t wakes, parks, hibernations;
 	uint64_t ram_resident_pages;			/* guest RAM in host memory now */
+	uint64_t tsc_khz;				/* the guest's TSC rate */
 	uint32_t guest_id;				/* 0 if not registered */
 	uint8_t power;
 	bool seccomp;
@@ -128,5 +132,9 @@ void vmm_get_stats(struct vmm *vm, struct vmm_stats *out);
 
 /* Guest RAM as the host sees it (tests). */
 void *vmm_ram(struct vmm *vm, uint64_t *size);
+/* CPU time a vCPU's thread has used, in ns (tests: a parked vCPU uses none). */
+int vmm_vcpu_cpu_ns(struct vmm *vm, unsigned index, uint64_t *ns);
+/* False in sanitizer builds, where vmm_start() does not apply the filter. */
+bool vmm_seccomp_available(void);
 
 #endif /* ZPSI_VMM_H */

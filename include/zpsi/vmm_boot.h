@@ -9,7 +9,8 @@
  * docs/guest.md is the prose version.
  *
  * At entry, every vCPU is in 64-bit long mode at CPL 0 with:
- *   RIP = the ELF entry point, RSP = the top of its own stack,
+ *   RIP = the ELF entry point, RSP = the top of its own stack minus 8 (as
+ *   if _start had been called, so it may be a C function),
  *   RDI = ZPSI_VMM_BOOT_GPA (struct zpsi_vmm_boot), RSI = the vCPU index,
  *   every other general register 0, RFLAGS = 0x2 (interrupts off),
  *   CR0 = PE|MP|ET|NE|WP|AM|PG, CR4 = PAE|OSFXSR|OSXMMEXCPT, EFER = LME|LMA|NXE,
