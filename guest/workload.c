@@ -4,7 +4,8 @@
  * commits or defers each according to a PSI profile (--profile), reports
  * through the path chosen with --report (hypercall, MSR or region), reads
  * the host's aggregate back, and prints progress:
- *   progress ops=N committed=C deferred=D ratio=R% aggregate=A%
+ *   progress ops=N committed=C deferred=D ratio=R% aggregate=A% [target=PAGES]
+ * (target: the memory target the host published in the region, if any).
  * The idle profile defers everything for its time, then steps down the
  * power states (C1, C3, C6), each with an alarm, and says how it woke.
  */
@@ -176,6 +177,9 @@ int zg_main(const struct zpsi_vmm_boot *b)
 					  (unsigned long)committed, (unsigned long)deferred);
 				print_pct("ratio", (int32_t)(window_def * ZPSI_BP_MAX / WL_WINDOW));
 				print_pct("aggregate", agg);
+				if (region && (zpsi_region_guest_host_info(region) & ZPSI_HOSTINFO_BALLOON))
+					zg_printf(" target=%lu", (unsigned long)zpsi_hostinfo_target_pages(
+									 zpsi_region_guest_host_info(region)));
 				zg_putc('\n');
 			}
 		}

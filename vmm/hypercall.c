@@ -67,6 +67,7 @@ void vmm_doorbell(struct vmm_vcpu *v)
 	if (vm->region_gpa && (vm->caller.events & (ZPSI_HC_EV_UPDATED | ZPSI_HC_EV_REGISTERED)))
 		zpsi_region_store_host_ratio(vm->region_host, zpsi_registry_aggregate_bp(vm->host->reg));
 	vmm_host_unlock(vm->host);
+	vmm_supervisor_poke(vm);
 
 	if (ret < 0)
 		VMM_STAT_INC(v->stats.hc_errors);

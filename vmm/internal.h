@@ -119,6 +119,7 @@ struct vmm {
 	uint64_t region_gpa;		/* 0: region off */
 	struct zpsi_region_reader reader;
 	uint64_t region_next_sample_ns;
+	bool region_kick;		/* region just enabled: the supervisor must start sampling */
 	uint64_t balloon_released;
 	uint64_t mem_target_pages;
 
@@ -128,6 +129,7 @@ struct vmm {
 	bool started, ending, paused, hibernated;
 	int exit_status;
 	bool req_wake, req_pause, req_hibernate, req_save;
+	bool wake_pending;		/* a host wake found nobody halted: the next HLT returns */
 	unsigned req_wake_reason;
 	uint64_t capture_gen, apply_gen;
 	uint64_t deadline_ns;		/* watchdog, CLOCK_MONOTONIC; 0: none */
@@ -196,6 +198,8 @@ void vmm_end_locked(struct vmm *vm, int status);	/* vm->lock held */
 void vmm_hlt_exit(struct vmm_vcpu *v);
 void *vmm_supervisor_thread(void *arg);
 void vmm_power_changed(struct vmm *vm, uint8_t power);	/* host->lock held */
+/* After an exit that may have enabled the region (no lock held). */
+void vmm_supervisor_poke(struct vmm *vm);
 
 /* snapshot.c */
 int vmm_vcpu_capture(struct vmm_vcpu *v, struct vmm_vcpu_state *s);

@@ -64,20 +64,23 @@ int vmm_kvm_open(int *fd_out)
 		vmm_errctx_set("/dev/kvm");
 		return r;
 	}
-	r = vmm_ioctl_val(fd, KVM_GET_API_VERSION, 0);
-	if (r < 0)
+	r = vmm_ioctl_raw(fd, KVM_GET_API_VERSION, NULL);
+	if (r < 0) {
+		vmm_errctx_set("/dev/kvm is not usable: KVM_GET_API_VERSION");
 		return r;
+	}
 	if (r != KVM_API_VERSION) {
-		vmm_errctx_set("KVM_GET_API_VERSION: not version 12");
+		vmm_errctx_set("/dev/kvm is not usable: KVM API version is not 12");
 		return -ENOTSUP;
 	}
 	for (size_t i = 0; i < ZPSI_ARRAY_SIZE(vmm_required_caps); i++)
 		if (vmm_kvm_cap(fd, vmm_required_caps[i].cap) <= 0) {
-			vmm_errctx_set(vmm_required_caps[i].name);
+			snprintf(vmm_errbuf, sizeof(vmm_errbuf), "/dev/kvm is not usable: no %s",
+				 vmm_required_caps[i].name);
 			return -ENOTSUP;
 		}
 	if (!(vmm_kvm_cap(fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS)) {
-		vmm_errctx_set("KVM_CAP_SYNC_REGS without KVM_SYNC_X86_REGS");
+		vmm_errctx_set("/dev/kvm is not usable: KVM_CAP_SYNC_REGS without KVM_SYNC_X86_REGS");
 		return -ENOTSUP;
 	}
 	*fd_out = ZPSI_TAKE_FD(fd);

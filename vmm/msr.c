@@ -163,6 +163,7 @@ void vmm_msr_exit(struct vmm_vcpu *v)
 				run->msr.data = val;
 		}
 		vmm_host_unlock(vm->host);
+		vmm_supervisor_poke(vm);
 	}
 	/* Anything else (an MSR KVM does not implement, an invalid value for
 	 * one it does, a refused PSI access) is a #GP, as on hardware. */

@@ -48,7 +48,13 @@ void vmm_hlt_exit(struct vmm_vcpu *v)
 	VMM_STAT_INC(v->stats.hlt);
 	vmm_console_flush(v);
 	pthread_mutex_lock(&vm->lock);
-	if (v->alarm_ms || power != ZPSI_POWER_C0) {
+	if (vm->wake_pending) {
+		/* The host woke the VM just before this HLT: it returns at
+		 * once, as HLT does with an interrupt already pending. */
+		vm->wake_pending = false;
+		v->wake_reason = ZPSI_VMM_WAKE_HOST;
+		v->alarm_ms = 0;
+	} else if (v->alarm_ms || power != ZPSI_POWER_C0) {
 		v->mode = VMM_VCPU_PARKED;
 		v->alarm_deadline_ns = v->alarm_ms ? vmm_now_ns() + v->alarm_ms * 1000000ull : 0;
 		v->alarm_ms = 0;
@@ -207,6 +213,8 @@ static void vmm_do_wake(struct vmm *vm)
 		}
 		vm->hibernated = false;
 	}
+	bool woke_someone = vm->paused;
+
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vmm_vcpu *v = &vm->vcpu[i];
 
@@ -214,8 +222,12 @@ static void vmm_do_wake(struct vmm *vm)
 			v->mode = VMM_VCPU_RUN;
 			v->wake_reason = reason;
 			v->alarm_deadline_ns = 0;
+			woke_someone = true;
 		}
 	}
+	/* Nobody was halted: the guest may be on its way to HLT (it asked
+	 * for C1 and has not halted yet); that HLT must not sleep. */
+	vm->wake_pending = !woke_someone && reason == ZPSI_VMM_WAKE_HOST;
 	vm->paused = false;
 	vm->wakes++;
 	vmm_power_set_host(vm, ZPSI_POWER_C0);
@@ -303,6 +315,21 @@ void *vmm_supervisor_thread(void *arg)
 	}
 	pthread_mutex_unlock(&vm->lock);
 	return NULL;
+}
+
+void vmm_supervisor_poke(struct vmm *vm)
+{
+	bool kick;
+
+	vmm_host_lock(vm->host);
+	kick = vm->region_kick;
+	vm->region_kick = false;
+	vmm_host_unlock(vm->host);
+	if (!kick)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* ---------------------------------------------------------------- */

@@ -98,6 +98,7 @@ int vmm_region_set(struct vmm *vm, uint64_t gpa, bool preserve)
 		return r;
 	}
 	vm->region_gpa = gpa;
+	vm->region_kick = true;
 	zpsi_region_reader_reset(&vm->reader);
 	vmm_region_publish_host(vm);
 	return 0;

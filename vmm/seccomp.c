@@ -3,7 +3,8 @@
  * vmm/seccomp.c - after set-up the VMM runs under an allow-list, as
  * Firecracker's VMM does: only the system calls the run loop, the
  * supervisor, power states and save/restore make, and only the KVM ioctls
- * they issue.  Anything else kills the process (SIGSYS).  Files (the state
+ * they issue.  Anything else kills the process (SIGSYS), except open(),
+ * which fails with EACCES (see below).  Files (the state
  * file, the region memfd) are opened before the filter is applied, so
  * open(), socket() and execve() are never needed afterwards.
  *
@@ -96,6 +97,13 @@ int vmm_seccomp_apply(void)
 	for (size_t i = 0; i < ZPSI_ARRAY_SIZE(vmm_allowed_ioctls) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 				     SCMP_A1(SCMP_CMP_EQ, vmm_allowed_ioctls[i]));
+	/* glibc's malloc opens /proc/sys/vm/overcommit_memory when it shrinks
+	 * a thread's heap: that open fails (EACCES, which glibc handles)
+	 * instead of killing the VMM.  No file can be opened either way. */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
 	/* Every thread of the process, at once (the vCPU threads exist). */
 	if (r == 0)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);

@@ -349,8 +349,10 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **out)
 	if (r < 0)
 		goto fail;
 	r = vm->vm_fd = vmm_ioctl_val(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (r < 0)
+	if (r < 0) {
+		vmm_errctx_set("/dev/kvm is not usable: KVM_CREATE_VM");
 		goto fail;
+	}
 	r = vmm_ioctl_val(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (r < 0)
 		goto fail;
