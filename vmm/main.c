@@ -50,6 +50,7 @@ static void usage(FILE *f)
 	      "                      moves to 0x40000100), e.g. \"Microsoft Hv\", KVMKVMKVM\n"
 	      "  --name NAME         a label for the VM (default zpsi)\n"
 	      "  --append STR        a command line for the guest (boot page)\n"
+	      "  --param N           a number for the payload, up to four (workload: idle alarm ms)\n"
 	      "  --state-out FILE    where C6 and SIGUSR2 save the VM\n"
 	      "  --timeout SECONDS   watchdog: end the VM (status 124) after this long\n"
 	      "  --rate N            per-guest hypercall rate limit, calls/s (0: none)\n"
