@@ -45,7 +45,6 @@ enum vmm_vcpu_mode {
 struct vmm_vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_xsave xsave;
 	struct kvm_xcrs xcrs;
 	struct kvm_vcpu_events events;
 	struct kvm_mp_state mp_state;
@@ -55,6 +54,9 @@ struct vmm_vcpu_state {
 	/* the VMM's own view of the vCPU */
 	uint8_t mode;		/* enum vmm_vcpu_mode */
 	uint32_t alarm_ms;
+	/* Last: newer linux/kvm.h ends struct kvm_xsave with a flexible
+	 * array (KVM_GET_XSAVE2); KVM_GET_XSAVE fills its fixed 4 KiB. */
+	struct kvm_xsave xsave;
 };
 
 /* Counters: written by one thread (relaxed), read by any. */

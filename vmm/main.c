@@ -461,6 +461,8 @@ int main(int argc, char **argv)
 		return ZPSI_VMM_EXIT_ERROR;
 	}
 
+	if (!o.no_seccomp && !vmm_seccomp_available())
+		fprintf(stderr, "zpsi-vmm: note: seccomp filter not applied in a sanitizer build\n");
 	control_loop(vm, sigfd, o.cfg.state_path != NULL);
 	if (vmm_wait(vm, &status) < 0)
 		status = ZPSI_VMM_EXIT_ERROR;

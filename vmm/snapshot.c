@@ -24,24 +24,25 @@
 
 #define VMM_MSR_BATCH 64u
 
-struct vmm_msr_batch {
+/* struct kvm_msrs ends with a flexible array: room for a batch after it. */
+union vmm_msr_batch {
 	struct kvm_msrs hdr;
-	struct kvm_msr_entry e[VMM_MSR_BATCH];
+	uint8_t room[sizeof(struct kvm_msrs) + VMM_MSR_BATCH * sizeof(struct kvm_msr_entry)];
 };
 
 /* The MSRs worth saving, once per process: KVM's list, bounded. */
 static int vmm_msr_list(int kvm_fd, uint32_t *idx, uint32_t *n)
 {
-	struct {
+	union {
 		struct kvm_msr_list hdr;
-		uint32_t idx[VMM_MAX_MSRS];
+		uint8_t room[sizeof(struct kvm_msr_list) + VMM_MAX_MSRS * sizeof(uint32_t)];
 	} l = { .hdr.nmsrs = VMM_MAX_MSRS };
 	int r = vmm_ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &l.hdr);
 
 	if (r < 0)
 		return r;
 	*n = l.hdr.nmsrs < VMM_MAX_MSRS ? l.hdr.nmsrs : VMM_MAX_MSRS;
-	memcpy(idx, l.idx, *n * sizeof(*idx));
+	memcpy(idx, l.hdr.indices, *n * sizeof(*idx));
 	return 0;
 }
 
@@ -49,7 +50,7 @@ static int vmm_msr_list(int kvm_fd, uint32_t *idx, uint32_t *n)
  * count kept in place (refused entries are dropped from e[]). */
 static int vmm_msrs_xfer(int fd, unsigned long req, struct kvm_msr_entry *e, uint32_t n, uint32_t *kept)
 {
-	struct vmm_msr_batch b;
+	union vmm_msr_batch b;
 	uint32_t in = 0, out = 0;
 
 	while (in < n) {
@@ -58,13 +59,13 @@ static int vmm_msrs_xfer(int fd, unsigned long req, struct kvm_msr_entry *e, uin
 
 		memset(&b, 0, sizeof(b));
 		b.hdr.nmsrs = chunk;
-		memcpy(b.e, e + in, chunk * sizeof(*e));
+		memcpy(b.hdr.entries, e + in, chunk * sizeof(*e));
 		r = vmm_ioctl_raw(fd, req, &b);
 		if (r < 0)
 			return vmm_ioctl_failed(req == KVM_GET_MSRS ? "KVM_GET_MSRS" : "KVM_SET_MSRS", r);
 		if ((uint32_t)r > chunk)
 			return -EPROTO;
-		memmove(e + out, b.e, (size_t)r * sizeof(*e));
+		memmove(e + out, b.hdr.entries, (size_t)r * sizeof(*e));
 		out += (uint32_t)r;
 		in += (uint32_t)r + ((uint32_t)r < chunk);	/* step past the refused one */
 	}
