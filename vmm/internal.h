@@ -154,6 +154,7 @@ static inline bool vmm_gpa_range_ok(const struct vmm *vm, uint64_t gpa, uint64_t
 {
 	return gpa <= vm->ram_size && len <= vm->ram_size - gpa;
 }
+struct vmm_host *vmm_host_ref(struct vmm_host *h);
 void vmm_host_lock(struct vmm_host *h);
 void vmm_host_unlock(struct vmm_host *h);
 
