@@ -280,6 +280,7 @@ static void vmm_record_free(struct vmm_record *rec)
 static int vmm_record_read(int fd, struct vmm_record *rec)
 {
 	uint8_t hdr[ZPSI_MIG_HEADER_SIZE];
+	struct stat st;
 	uint64_t total;
 	ssize_t n;
 	size_t off = 0;
@@ -291,9 +292,14 @@ static int vmm_record_read(int fd, struct vmm_record *rec)
 	r = zpsi_mig_check_header(hdr, (size_t)n, &total);
 	if (r < 0)
 		return vmm_errctx_set(zpsi_mig_strerror(r)), r;
-	/* Our records are never larger than RAM plus a little. */
+	/* Our records are never larger than RAM plus a little, nor than the
+	 * file: check before allocating what the header claims. */
 	if (total > ZPSI_VMSTATE_MAX_RAM + (64u << 20))
 		return vmm_errctx_set("state file too large"), -E2BIG;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < total)
+		return vmm_errctx_set(zpsi_mig_strerror(-ENODATA)), -ENODATA;
 	rec->buf = malloc(total);
 	if (!rec->buf)
 		return -ENOMEM;
