@@ -70,7 +70,7 @@ int zpsi_mig_writer_init(struct zpsi_mig_writer *w);
 int zpsi_mig_add_section(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
 			 const void *data, size_t len);
 int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s);
-/* Write the header and trailer.  On success *buf and *len own the record
+/* Write the header and trailer.  On success *buf/*len own the record
  * (free() it) and w is empty; on failure w is freed. */
 int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len);
 void zpsi_mig_writer_free(struct zpsi_mig_writer *w);
