@@ -7,7 +7,9 @@
  *    port-I/O exit to a port nothing decodes, the PSI hypercall
  *    (HC_PSI_UPDATE on the doorbell), WRMSR and RDMSR of PSI_STATE, each
  *    loop with the same instructions around the trap.  Rounds alternate
- *    the kinds; the median round of each is reported:
+ *    the kinds, and each ratio is the median over rounds of that round's
+ *    own ratio (pairs measured back to back, so the load of a shared
+ *    machine, which drifts, cancels out):
  *      ratio hypercall/exit = X.XX     (target <= 1.10)
  *      ratio wrmsr/exit = X.XX
  *      ratio rdmsr/exit = X.XX
@@ -89,6 +91,26 @@ static uint64_t median(uint64_t *v, unsigned n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The median over rounds of kind k's time over the bare exit's in the
+ * same round. */
+static double paired_ratio(const struct rounds *rs, unsigned k)
+{
+	double r[BENCH_MAX_ROUNDS];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < rs->n; i++)
+		if (rs->cycles[K_EXIT][i])
+			r[n++] = (double)rs->cycles[k][i] / (double)rs->cycles[K_EXIT][i];
+	for (unsigned i = 1; i < n; i++)	/* insertion sort: n <= 64 */
+		for (unsigned j = i; j > 0 && r[j] < r[j - 1]; j--) {
+			double t = r[j];
+
+			r[j] = r[j - 1];
+			r[j - 1] = t;
+		}
+	return n == 0 ? 0 : n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+}
+
 static int run_vm(const struct vmm_config *cfg, struct vmm **out)
 {
 	const struct vmm_payload *p = vmm_payload_find("bench");
@@ -120,7 +142,7 @@ static int bench_round_trips(uint64_t iters, uint64_t nrounds)
 	};
 	struct vmm_stats st;
 	struct vmm *vm;
-	double us[K_COUNT];
+	double us[K_COUNT], ratio[K_COUNT] = { 0 };
 	int status, r;
 
 	r = run_vm(&cfg, &vm);
@@ -133,16 +155,21 @@ static int bench_round_trips(uint64_t iters, uint64_t nrounds)
 		fprintf(stderr, "zpsi-bench-vmm: the bench guest failed (status %d, %u rounds)\n", status, rs.n);
 		return -EIO;
 	}
-	printf("round trips: %u rounds x %" PRIu64 " iterations each, median round, guest TSC %" PRIu64 " kHz\n",
+	printf("round trips: %u rounds x %" PRIu64 " iterations each, guest TSC %" PRIu64 " kHz, median round\n",
 	       rs.n, rs.iters, st.tsc_khz);
 	for (unsigned k = 0; k < K_COUNT; k++) {
-		us[k] = (double)median(rs.cycles[k], rs.n) / (double)rs.iters / (double)st.tsc_khz * 1000.0;
+		uint64_t tmp[BENCH_MAX_ROUNDS];
+
+		memcpy(tmp, rs.cycles[k], rs.n * sizeof(tmp[0]));
+		us[k] = (double)median(tmp, rs.n) * 1000.0 / (double)rs.iters / (double)st.tsc_khz;
 		printf("  %-10s %8.2f us\n", kind_names[k], us[k]);
 	}
-	printf("ratio hypercall/exit = %.2f\n", us[K_HC] / us[K_EXIT]);
-	printf("ratio wrmsr/exit = %.2f\n", us[K_WRMSR] / us[K_EXIT]);
-	printf("ratio rdmsr/exit = %.2f\n", us[K_RDMSR] / us[K_EXIT]);
-	printf("target: hypercall/exit <= 1.10: %s\n", us[K_HC] / us[K_EXIT] <= 1.10 ? "met" : "missed");
+	for (unsigned k = K_HC; k < K_COUNT; k++)
+		ratio[k] = paired_ratio(&rs, k);
+	printf("ratio hypercall/exit = %.2f\n", ratio[K_HC]);
+	printf("ratio wrmsr/exit = %.2f\n", ratio[K_WRMSR]);
+	printf("ratio rdmsr/exit = %.2f\n", ratio[K_RDMSR]);
+	printf("target: hypercall/exit <= 1.10: %s\n", ratio[K_HC] <= 1.10 ? "met" : "missed");
 	return 0;
 }
 
@@ -213,7 +240,7 @@ int main(int argc, char **argv)
 		{ "updates", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t iters = 1000, rounds = 7, updates = 10000;
+	uint64_t iters = 500, rounds = 21, updates = 10000;
 	unsigned guests = 10;
 	int c, r;
 
