@@ -13,6 +13,12 @@
  *          24 le32 section count| 28 le32 CRC32C of bytes 0..27
  *   section le32 type | le32 flags | le64 length | data | zero pad to 8
  *   trailer le32 CRC32C of every byte before it | "ZEND"
+ *
+ * Every future version keeps bytes 0..31 as they are (magic, version at 8,
+ * CRC32C of 0..27 at 28), so any reader can tell "newer" from "corrupt".
+ * A reader checks, in this order: length >= 32, magic, header CRC, version,
+ * header size, flags, limits; then the record length, the trailer, and only
+ * then walks the sections, each of which must lie inside the body.
  */
 #ifndef ZPSI_MIGRATE_H
 #define ZPSI_MIGRATE_H
@@ -58,19 +64,34 @@ struct zpsi_psi_state {
 };
 #define ZPSI_MIG_PSI_SIZE	168u	/* encoded size of the PSI section's data */
 
-/* Growable in-memory writer.  Errors are sticky: check zpsi_mig_finish(). */
+/* Check a PSI state against the rules zpsi_mig_decode_psi() enforces (so a
+ * source never sends what a destination must refuse).  0 or -EINVAL. */
+int zpsi_mig_check_psi(const struct zpsi_psi_state *s);
+
+/* The PSI section's data, exactly ZPSI_MIG_PSI_SIZE bytes (layout in
+ * migrate.c).  0, or -EINVAL (zpsi_mig_check_psi) with out untouched. */
+int zpsi_mig_encode_psi(const struct zpsi_psi_state *s, uint8_t out[ZPSI_MIG_PSI_SIZE]);
+
+/* Growable in-memory writer.  Errors are sticky: the first one is kept,
+ * later calls do nothing and return it, zpsi_mig_finish() reports it.
+ * The buffer grows by doubling, never beyond header + ZPSI_MIG_MAX_BODY +
+ * trailer. */
 struct zpsi_mig_writer {
 	uint8_t *buf;
 	size_t len, cap;
 	uint32_t nsections;
+	bool psi_added;		/* a PSI section is allowed once */
 	int error;
 };
 
 int zpsi_mig_writer_init(struct zpsi_mig_writer *w);
+/* -EINVAL unknown flags or NULL data with len > 0, -E2BIG past the limits,
+ * -EEXIST a second PSI section, -ENOMEM. */
 int zpsi_mig_add_section(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
 			 const void *data, size_t len);
+/* A REQUIRED PSI section; -EINVAL if zpsi_mig_check_psi() refuses s. */
 int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s);
-/* Write the header and trailer.  On success *buf/*len own the record
+/* Write the header and trailer.  On success *buf and *len own the record
  * (free() it) and w is empty; on failure w is freed. */
 int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len);
 void zpsi_mig_writer_free(struct zpsi_mig_writer *w);
@@ -80,7 +101,8 @@ void zpsi_mig_writer_free(struct zpsi_mig_writer *w);
  * (header + body + trailer), or
  *   -ENODATA          fewer than 32 bytes
  *   -EPROTO           foreign: not our magic, version 0, bad header size
- *   -EBADMSG          header CRC mismatch or flags set
+ *   -EBADMSG          header CRC mismatch, flags set, a body length that
+ *                     is not a multiple of 8 or too short for the count
  *   -EPROTONOSUPPORT  a future version
  *   -E2BIG            body or section count above the limits
  */
@@ -97,9 +119,12 @@ struct zpsi_mig_section {
  * Validate a whole record and list its known sections in secs[] (unknown
  * optional sections are skipped).  Errors as zpsi_mig_check_header, plus
  * -ENODATA shorter than the header says, -EBADMSG trailer CRC or magic
- * mismatch, trailing bytes, or sections that do not tile the body,
- * -EPROTONOSUPPORT an unknown required section, -E2BIG more than max.
- * `known` tells which types the caller understands (NULL: libzpsi's own).
+ * mismatch, trailing bytes, sections that do not tile the body (overrun,
+ * count mismatch, non-zero padding), unknown section flags, or a second PSI
+ * section, -EPROTONOSUPPORT an unknown required section, -E2BIG more known
+ * sections than max.  `known` tells which types the caller understands
+ * (NULL: libzpsi's own, ZPSI_MIG_SEC_PSI).  secs[] and *nsecs are written
+ * only on success, after everything has been checked.
  */
 int zpsi_mig_parse(const uint8_t *buf, size_t len, bool (*known)(uint32_t type),
 		   struct zpsi_mig_section *secs, size_t max, size_t *nsecs);
@@ -108,9 +133,11 @@ int zpsi_mig_parse(const uint8_t *buf, size_t len, bool (*known)(uint32_t type),
 const struct zpsi_mig_section *zpsi_mig_find(const struct zpsi_mig_section *secs, size_t n,
 					     uint32_t type);
 
-/* Decode and validate a PSI section: -EINVAL on a wrong length, reserved
- * bytes set, an out-of-range weight, ratio or power state, or MSR values
- * that violate their encodings. */
+/* Decode and validate a PSI section: -EINVAL on a wrong type or length,
+ * reserved bytes set, an out-of-range weight, ratio or power state, MSR
+ * values that violate their encodings, counts that disagree with STATS, or
+ * a region without its magic (the full list is zpsi_mig_check_psi's, in
+ * migrate.c).  *out is written only on success. */
 int zpsi_mig_decode_psi(const struct zpsi_mig_section *sec, struct zpsi_psi_state *out);
 
 /* A short text for the errors above ("truncated record", ...). */

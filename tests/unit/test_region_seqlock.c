@@ -105,8 +105,10 @@ static uint64_t writer_loop(volatile struct zpsi_region *r, struct control *ctl)
 
 	pin_to_nth_cpu(1);
 	pthread_barrier_wait(&ctl->start);
-	for (c = 1; c < WRITER_MAX; c++) {
+	for (c = 1;; c++) {
 		zpsi_region_guest_publish(r, ratio_table[inv_bp(c)], c, inv_deferred(c), inv_ts(c));
+		if (c == WRITER_MAX)	/* c is always the last value published */
+			break;
 		if (c >= WRITER_MIN && (c & 1023) == 0 &&
 		    __atomic_load_n(&ctl->reader_events, __ATOMIC_RELAXED) >= WANT_TORN_EVENTS &&
 		    __atomic_load_n(&ctl->reader_accepted, __ATOMIC_RELAXED) >= WANT_ACCEPTED)

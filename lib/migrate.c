@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate.c - the migration record (SPEC component 6; layout in
+ * include/zpsi/migrate.h, prose in docs/abi.md "Migration record").
+ *
+ * The record arrives from another host, a file or a socket: nothing in it is
+ * trusted.  Every multi-byte field is read byte-wise as little-endian (no
+ * struct is ever laid over the buffer), every length is compared with what
+ * is left before it is used, every loop is bounded by a limit of the format,
+ * and the whole record is checked before the caller sees any section.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zpsi/abi.h"
+#include "zpsi/crc32c.h"
+#include "zpsi/migrate.h"
+
+/* Header field offsets (migrate.h). */
+#define MIG_H_MAGIC	0
+#define MIG_H_VERSION	8
+#define MIG_H_HSIZE	10
+#define MIG_H_FLAGS	12
+#define MIG_H_BODY	16
+#define MIG_H_COUNT	24
+#define MIG_H_CRC	28
+
+/* The largest record the format allows; fits in 64 bits with room. */
+#define MIG_MAX_RECORD	(ZPSI_MIG_HEADER_SIZE + ZPSI_MIG_MAX_BODY + ZPSI_MIG_TRAILER_SIZE)
+#define MIG_INITIAL_CAP	512u
+
+_Static_assert(sizeof(ZPSI_MIG_MAGIC) == 8, "magic is 8 bytes with its NUL");
+_Static_assert(sizeof(ZPSI_MIG_TRAILER_MAGIC) - 1 == 4, "trailer magic is 4 bytes");
+
+/* ---------------------------------------------------------------- */
+/* The PSI section                                                    */
+/* ---------------------------------------------------------------- */
+
+/*
+ * PSI section data, ZPSI_MIG_PSI_SIZE (168) bytes, little-endian:
+ *
+ *   off  size  field
+ *     0   4    guest_id            0 iff not registered
+ *     4   4    weight              1..65535 if registered, else 0
+ *     8   1    power               0, 1, 3 or 6
+ *     9   1    flags               bit 0 registered, bit 1 region_valid;
+ *                                  bits 7:2 reserved, zero
+ *    10   6    reserved, zero
+ *    16   8    msr_state           as RDMSR reads it (abi.h encodings)
+ *    24   8    msr_conf
+ *    32   8    msr_stats
+ *    40   8    msr_ctrl            RESET reads as 0, so it must be 0
+ *    48   8    committed           64-bit extended counts; their low 32
+ *    56   8    deferred            bits equal msr_stats' halves
+ *    64   8    region_gpa          page aligned, non-zero iff region_valid
+ *    72  64    region              raw bytes; magic "ZIMEPSI\0" iff valid,
+ *                                  all zero otherwise
+ *   136   8    captured_ns
+ *   144   8    last_update_age_ns
+ *   152  16    reserved, zero      (room for v1 readers to reject growth)
+ *
+ * The region's guest-written fields are carried as they are: a hostile or
+ * crashed guest may leave them inconsistent, which must not make its own
+ * migration fail.  The host-written magic is checked.
+ */
+#define PSI_O_GUEST_ID	0
+#define PSI_O_WEIGHT	4
+#define PSI_O_POWER	8
+#define PSI_O_FLAGS	9
+#define PSI_O_RSVD0	10
+#define PSI_RSVD0_LEN	6
+#define PSI_O_STATE	16
+#define PSI_O_CONF	24
+#define PSI_O_STATS	32
+#define PSI_O_CTRL	40
+#define PSI_O_COMMITTED	48
+#define PSI_O_DEFERRED	56
+#define PSI_O_GPA	64
+#define PSI_O_REGION	72
+#define PSI_O_CAPTURED	136
+#define PSI_O_AGE	144
+#define PSI_O_RSVD1	152
+#define PSI_RSVD1_LEN	16
+
+#define PSI_F_REGISTERED	(1u << 0)
+#define PSI_F_REGION_VALID	(1u << 1)
+#define PSI_F_KNOWN		(PSI_F_REGISTERED | PSI_F_REGION_VALID)
+#define PSI_PAGE_MASK		0xFFFull
+
+_Static_assert(PSI_O_RSVD1 + PSI_RSVD1_LEN == ZPSI_MIG_PSI_SIZE, "PSI layout fills the section");
+_Static_assert(PSI_O_REGION + ZPSI_REGION_SIZE == PSI_O_CAPTURED, "region is 64 bytes");
+_Static_assert(sizeof(((struct zpsi_psi_state *)0)->region) == ZPSI_REGION_SIZE, "region size");
+
+/* ---------------------------------------------------------------- */
+/* Little-endian, byte by byte                                        */
+/* ---------------------------------------------------------------- */
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static uint64_t mig_pad8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;	/* callers keep n far below 2^64 */
+}
+
+static bool mig_all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* The PSI section: checks and codec                                  */
+/* ---------------------------------------------------------------- */
+
+int zpsi_mig_check_psi(const struct zpsi_psi_state *s)
+{
+	uint64_t st = s->msr_state, cf = s->msr_conf;
+
+	if (s->weight > ZPSI_WEIGHT_MAX)
+		return -EINVAL;
+	if (s->registered ? (s->weight < ZPSI_WEIGHT_MIN || s->guest_id == 0)
+			  : (s->weight != 0 || s->guest_id != 0))
+		return -EINVAL;
+	if (!zpsi_power_valid(s->power))
+		return -EINVAL;
+	/* STATE as RDMSR reads it: no reserved bits, ratios in range, and the
+	 * power field is the same state the record claims. */
+	if ((st & ZPSI_STATE_RSVD_MASK) || zpsi_state_guest_bp(st) > ZPSI_BP_MAX ||
+	    zpsi_state_host_bp(st) > ZPSI_BP_MAX || zpsi_state_power(st) != s->power)
+		return -EINVAL;
+	if ((cf & ZPSI_CONF_RSVD_MASK) || zpsi_conf_delta_bp(cf) > ZPSI_BP_MAX ||
+	    zpsi_conf_thresh_bp(cf) > ZPSI_BP_MAX)
+		return -EINVAL;
+	if (s->msr_ctrl & (ZPSI_CTRL_RSVD_MASK | ZPSI_CTRL_RESET))
+		return -EINVAL;
+	/* STATS carries the low 32 bits of the extended counts. */
+	if (zpsi_stats_committed32(s->msr_stats) != (uint32_t)s->committed ||
+	    zpsi_stats_deferred32(s->msr_stats) != (uint32_t)s->deferred)
+		return -EINVAL;
+	if (s->region_valid) {
+		if (memcmp(s->region, ZPSI_REGION_MAGIC, sizeof(ZPSI_REGION_MAGIC)) != 0 ||
+		    s->region_gpa == 0 || (s->region_gpa & PSI_PAGE_MASK))
+			return -EINVAL;
+	} else if (s->region_gpa != 0 || !mig_all_zero(s->region, sizeof(s->region))) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int zpsi_mig_encode_psi(const struct zpsi_psi_state *s, uint8_t out[ZPSI_MIG_PSI_SIZE])
+{
+	int r = zpsi_mig_check_psi(s);
+
+	if (r < 0)
+		return r;
+	memset(out, 0, ZPSI_MIG_PSI_SIZE);
+	put_le32(out + PSI_O_GUEST_ID, s->guest_id);
+	put_le32(out + PSI_O_WEIGHT, s->weight);
+	out[PSI_O_POWER] = s->power;
+	out[PSI_O_FLAGS] = (uint8_t)((s->registered ? PSI_F_REGISTERED : 0) |
+				     (s->region_valid ? PSI_F_REGION_VALID : 0));
+	put_le64(out + PSI_O_STATE, s->msr_state);
+	put_le64(out + PSI_O_CONF, s->msr_conf);
+	put_le64(out + PSI_O_STATS, s->msr_stats);
+	put_le64(out + PSI_O_CTRL, s->msr_ctrl);
+	put_le64(out + PSI_O_COMMITTED, s->committed);
+	put_le64(out + PSI_O_DEFERRED, s->deferred);
+	put_le64(out + PSI_O_GPA, s->region_gpa);
+	memcpy(out + PSI_O_REGION, s->region, sizeof(s->region));
+	put_le64(out + PSI_O_CAPTURED, s->captured_ns);
+	put_le64(out + PSI_O_AGE, s->last_update_age_ns);
+	return 0;
+}
+
+int zpsi_mig_decode_psi(const struct zpsi_mig_section *sec, struct zpsi_psi_state *out)
+{
+	const uint8_t *b = sec->data;
+	struct zpsi_psi_state s;
+	uint8_t flags;
+	int r;
+
+	if (sec->type != ZPSI_MIG_SEC_PSI || sec->len != ZPSI_MIG_PSI_SIZE || !b)
+		return -EINVAL;
+	flags = b[PSI_O_FLAGS];
+	if ((flags & ~PSI_F_KNOWN) || !mig_all_zero(b + PSI_O_RSVD0, PSI_RSVD0_LEN) ||
+	    !mig_all_zero(b + PSI_O_RSVD1, PSI_RSVD1_LEN))
+		return -EINVAL;
+
+	memset(&s, 0, sizeof(s));
+	s.guest_id = get_le32(b + PSI_O_GUEST_ID);
+	s.weight = get_le32(b + PSI_O_WEIGHT);
+	s.power = b[PSI_O_POWER];
+	s.registered = flags & PSI_F_REGISTERED;
+	s.region_valid = flags & PSI_F_REGION_VALID;
+	s.msr_state = get_le64(b + PSI_O_STATE);
+	s.msr_conf = get_le64(b + PSI_O_CONF);
+	s.msr_stats = get_le64(b + PSI_O_STATS);
+	s.msr_ctrl = get_le64(b + PSI_O_CTRL);
+	s.committed = get_le64(b + PSI_O_COMMITTED);
+	s.deferred = get_le64(b + PSI_O_DEFERRED);
+	s.region_gpa = get_le64(b + PSI_O_GPA);
+	memcpy(s.region, b + PSI_O_REGION, sizeof(s.region));
+	s.captured_ns = get_le64(b + PSI_O_CAPTURED);
+	s.last_update_age_ns = get_le64(b + PSI_O_AGE);
+
+	r = zpsi_mig_check_psi(&s);
+	if (r < 0)
+		return r;
+	*out = s;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Writer                                                             */
+/* ---------------------------------------------------------------- */
+
+static int mig_fail(struct zpsi_mig_writer *w, int err)
+{
+	if (w->error == 0)
+		w->error = err;
+	return w->error;
+}
+
+int zpsi_mig_writer_init(struct zpsi_mig_writer *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->buf = calloc(1, MIG_INITIAL_CAP);
+	if (!w->buf)
+		return mig_fail(w, -ENOMEM);
+	w->cap = MIG_INITIAL_CAP;
+	w->len = ZPSI_MIG_HEADER_SIZE;	/* filled in by zpsi_mig_finish() */
+	return 0;
+}
+
+void zpsi_mig_writer_free(struct zpsi_mig_writer *w)
+{
+	free(w->buf);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Room for `extra` more bytes plus the trailer, doubling but never past
+ * the largest record the format allows. */
+static int mig_reserve(struct zpsi_mig_writer *w, uint64_t extra)
+{
+	uint64_t need = (uint64_t)w->len + extra + ZPSI_MIG_TRAILER_SIZE, cap;
+	uint8_t *nb;
+
+	if (extra > MIG_MAX_RECORD || need > MIG_MAX_RECORD || need > SIZE_MAX)
+		return -E2BIG;
+	if (need <= w->cap)
+		return 0;
+	cap = w->cap ? (uint64_t)w->cap : MIG_INITIAL_CAP;
+	while (cap < need)
+		cap *= 2;
+	if (cap > MIG_MAX_RECORD)
+		cap = MIG_MAX_RECORD;
+	if (cap > SIZE_MAX)
+		cap = need;
+	nb = realloc(w->buf, (size_t)cap);
+	if (!nb)
+		return -ENOMEM;
+	w->buf = nb;
+	w->cap = (size_t)cap;
+	return 0;
+}
+
+int zpsi_mig_add_section(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
+			 const void *data, size_t len)
+{
+	uint64_t padded, body;
+	uint8_t *p;
+	int r;
+
+	if (w->error)
+		return w->error;
+	if (!w->buf)
+		return mig_fail(w, -EINVAL);	/* not initialised, or finished */
+	if ((flags & ~ZPSI_MIG_SEC_REQUIRED) || (!data && len))
+		return mig_fail(w, -EINVAL);
+	if (type == ZPSI_MIG_SEC_PSI && w->psi_added)
+		return mig_fail(w, -EEXIST);
+	if (w->nsections >= ZPSI_MIG_MAX_SECTIONS || (uint64_t)len > ZPSI_MIG_MAX_BODY)
+		return mig_fail(w, -E2BIG);
+	padded = mig_pad8(len);
+	body = w->len - ZPSI_MIG_HEADER_SIZE;
+	if (body + ZPSI_MIG_SECTION_HEADER + padded > ZPSI_MIG_MAX_BODY)
+		return mig_fail(w, -E2BIG);
+	r = mig_reserve(w, ZPSI_MIG_SECTION_HEADER + padded);
+	if (r < 0)
+		return mig_fail(w, r);
+
+	p = w->buf + w->len;
+	put_le32(p, type);
+	put_le32(p + 4, flags);
+	put_le64(p + 8, len);
+	if (len)
+		memcpy(p + ZPSI_MIG_SECTION_HEADER, data, len);
+	memset(p + ZPSI_MIG_SECTION_HEADER + len, 0, (size_t)(padded - len));
+	w->len += ZPSI_MIG_SECTION_HEADER + (size_t)padded;
+	w->nsections++;
+	if (type == ZPSI_MIG_SEC_PSI)
+		w->psi_added = true;
+	return 0;
+}
+
+int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s)
+{
+	uint8_t b[ZPSI_MIG_PSI_SIZE];
+	int r;
+
+	if (w->error)
+		return w->error;
+	r = zpsi_mig_encode_psi(s, b);
+	if (r < 0)
+		return mig_fail(w, r);
+	return zpsi_mig_add_section(w, ZPSI_MIG_SEC_PSI, ZPSI_MIG_SEC_REQUIRED, b, sizeof(b));
+}
+
+int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len)
+{
+	uint8_t *h;
+	int r;
+
+	if (!w->buf && !w->error)
+		mig_fail(w, -EINVAL);
+	if (!w->error) {
+		r = mig_reserve(w, 0);	/* the trailer's room (always there) */
+		if (r < 0)
+			mig_fail(w, r);
+	}
+	if (w->error) {
+		r = w->error;
+		zpsi_mig_writer_free(w);
+		return r;
+	}
+	h = w->buf;
+	memcpy(h + MIG_H_MAGIC, ZPSI_MIG_MAGIC, sizeof(ZPSI_MIG_MAGIC));
+	put_le16(h + MIG_H_VERSION, ZPSI_MIG_VERSION);
+	put_le16(h + MIG_H_HSIZE, ZPSI_MIG_HEADER_SIZE);
+	put_le32(h + MIG_H_FLAGS, 0);
+	put_le64(h + MIG_H_BODY, w->len - ZPSI_MIG_HEADER_SIZE);
+	put_le32(h + MIG_H_COUNT, w->nsections);
+	put_le32(h + MIG_H_CRC, zpsi_crc32c(0, h, MIG_H_CRC));
+	put_le32(h + w->len, zpsi_crc32c(0, h, w->len));
+	memcpy(h + w->len + 4, ZPSI_MIG_TRAILER_MAGIC, 4);
+
+	*buf = w->buf;
+	*len = w->len + ZPSI_MIG_TRAILER_SIZE;
+	memset(w, 0, sizeof(*w));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Reader                                                             */
+/* ---------------------------------------------------------------- */
+
+int zpsi_mig_check_header(const uint8_t *buf, size_t len, uint64_t *total_len)
+{
+	uint64_t body;
+	uint32_t count;
+	uint16_t version;
+
+	if (!buf || len < ZPSI_MIG_HEADER_SIZE)
+		return -ENODATA;
+	if (memcmp(buf + MIG_H_MAGIC, ZPSI_MIG_MAGIC, sizeof(ZPSI_MIG_MAGIC)) != 0)
+		return -EPROTO;
+	/* Nothing past the magic means anything until the header's own CRC
+	 * vouches for it: a flipped version bit is corruption, not "newer". */
+	if (zpsi_crc32c(0, buf, MIG_H_CRC) != get_le32(buf + MIG_H_CRC))
+		return -EBADMSG;
+	version = get_le16(buf + MIG_H_VERSION);
+	if (version == 0)
+		return -EPROTO;
+	if (version > ZPSI_MIG_VERSION)
+		return -EPROTONOSUPPORT;
+	if (get_le16(buf + MIG_H_HSIZE) != ZPSI_MIG_HEADER_SIZE)
+		return -EPROTO;
+	if (get_le32(buf + MIG_H_FLAGS) != 0)
+		return -EBADMSG;
+	body = get_le64(buf + MIG_H_BODY);
+	count = get_le32(buf + MIG_H_COUNT);
+	if (body > ZPSI_MIG_MAX_BODY || count > ZPSI_MIG_MAX_SECTIONS)
+		return -E2BIG;
+	if (body % 8 || (uint64_t)count * ZPSI_MIG_SECTION_HEADER > body)
+		return -EBADMSG;
+	if (ZPSI_MIG_HEADER_SIZE + body + ZPSI_MIG_TRAILER_SIZE > SIZE_MAX)
+		return -E2BIG;	/* only on 32-bit hosts */
+	*total_len = ZPSI_MIG_HEADER_SIZE + body + ZPSI_MIG_TRAILER_SIZE;
+	return 0;
+}
+
+static bool mig_known_default(uint32_t type)
+{
+	return type == ZPSI_MIG_SEC_PSI;
+}
+
+/* Walk the sections of a record whose header and trailer are verified.
+ * With secs NULL only check and count the known ones; otherwise fill
+ * secs[] (the caller made sure it has room). */
+static int mig_walk(const uint8_t *buf, size_t total, bool (*known)(uint32_t),
+		    struct zpsi_mig_section *secs, size_t *nknown)
+{
+	const size_t end = total - ZPSI_MIG_TRAILER_SIZE;
+	const uint32_t count = get_le32(buf + MIG_H_COUNT);	/* <= MAX_SECTIONS */
+	size_t off = ZPSI_MIG_HEADER_SIZE, n = 0;
+	bool psi_seen = false;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t type, flags;
+		uint64_t slen, padded, room;
+
+		if (end - off < ZPSI_MIG_SECTION_HEADER)
+			return -EBADMSG;	/* header promises more sections */
+		type = get_le32(buf + off);
+		flags = get_le32(buf + off + 4);
+		slen = get_le64(buf + off + 8);
+		room = end - off - ZPSI_MIG_SECTION_HEADER;
+		if (flags & ~ZPSI_MIG_SEC_REQUIRED)
+			return -EBADMSG;
+		if (slen > room)
+			return -EBADMSG;	/* overruns the body */
+		padded = mig_pad8(slen);	/* slen <= room < 2^37 */
+		if (padded > room)
+			return -EBADMSG;
+		if (!mig_all_zero(buf + off + ZPSI_MIG_SECTION_HEADER + slen, (size_t)(padded - slen)))
+			return -EBADMSG;
+		if (type == ZPSI_MIG_SEC_PSI) {
+			if (psi_seen)
+				return -EBADMSG;	/* which one would be true? */
+			psi_seen = true;
+		}
+		if (known(type)) {
+			if (secs)
+				secs[n] = (struct zpsi_mig_section){
+					.type = type,
+					.flags = flags,
+					.data = buf + off + ZPSI_MIG_SECTION_HEADER,
+					.len = slen,
+				};
+			n++;
+		} else if (flags & ZPSI_MIG_SEC_REQUIRED) {
+			return -EPROTONOSUPPORT;
+		}
+		off += ZPSI_MIG_SECTION_HEADER + (size_t)padded;
+	}
+	if (off != end)
+		return -EBADMSG;	/* bytes in the body that no section claims */
+	*nknown = n;
+	return 0;
+}
+
+int zpsi_mig_parse(const uint8_t *buf, size_t len, bool (*known)(uint32_t type),
+		   struct zpsi_mig_section *secs, size_t max, size_t *nsecs)
+{
+	uint64_t total;
+	size_t end, n;
+	int r;
+
+	r = zpsi_mig_check_header(buf, len, &total);
+	if (r < 0)
+		return r;
+	if (len < total)
+		return -ENODATA;
+	if (len > total)
+		return -EBADMSG;	/* trailing bytes: not the record we were sent */
+	end = (size_t)total - ZPSI_MIG_TRAILER_SIZE;
+	if (memcmp(buf + end + 4, ZPSI_MIG_TRAILER_MAGIC, 4) != 0 ||
+	    zpsi_crc32c(0, buf, end) != get_le32(buf + end))
+		return -EBADMSG;
+
+	if (!known)
+		known = mig_known_default;
+	r = mig_walk(buf, (size_t)total, known, NULL, &n);
+	if (r < 0)
+		return r;
+	if (n > max)
+		return -E2BIG;
+	if (n && !secs)
+		return -EINVAL;
+	if (n)
+		mig_walk(buf, (size_t)total, known, secs, &n);	/* cannot fail now */
+	*nsecs = n;
+	return 0;
+}
+
+const struct zpsi_mig_section *zpsi_mig_find(const struct zpsi_mig_section *secs, size_t n,
+					     uint32_t type)
+{
+	for (size_t i = 0; i < n; i++)
+		if (secs[i].type == type)
+			return &secs[i];
+	return NULL;
+}
+
+static const struct {
+	int err;
+	const char *text;
+} mig_errors[] = {
+	{ 0, "success" },
+	{ ENODATA, "truncated record" },
+	{ EPROTO, "not a zpsi migration record" },
+	{ EBADMSG, "corrupt record (checksum or structure mismatch)" },
+	{ EPROTONOSUPPORT, "unsupported record version or required section" },
+	{ E2BIG, "record exceeds the format's limits" },
+	{ EINVAL, "invalid PSI state" },
+	{ EEXIST, "PSI section added twice" },
+	{ ENOMEM, "out of memory" },
+};
+
+const char *zpsi_mig_strerror(int err)
+{
+	/* Both signs accepted; compared, not negated, so INT_MIN is harmless. */
+	for (size_t i = 0; i < sizeof(mig_errors) / sizeof(mig_errors[0]); i++)
+		if (mig_errors[i].err == err || -mig_errors[i].err == err)
+			return mig_errors[i].text;
+	return "unknown error";
+}
