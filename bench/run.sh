@@ -8,3 +8,5 @@ echo "== dispatcher: seed scenario and scaled (bench/stress.c)"
 $b/zpsi-stress --all
 echo "== shared region: guest writers and a host sampler (bench/region_bench.c)"
 $b/zpsi-bench-region
+echo "== zpsi-vmm: PSI traps on real KVM against a bare exit, and the seed through hypercalls (vmm/bench.c)"
+build/vmm/zpsi-bench-vmm

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/vmstate.c - encode and decode zpsi-vmm's migration sections (layouts
+ * in zpsi/vmstate.h).  Decoding reads untrusted bytes with explicit
+ * little-endian loads after checking every length.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zpsi/abi.h"
+#include "zpsi/vmstate.h"
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+bool zpsi_vmstate_known(uint32_t type)
+{
+	return type == ZPSI_MIG_SEC_PSI || type == ZPSI_MIG_SEC_VM || type == ZPSI_MIG_SEC_VCPU ||
+	       type == ZPSI_MIG_SEC_MEMORY;
+}
+
+/* ---------------------------------------------------------------- */
+/* VM                                                                */
+/* ---------------------------------------------------------------- */
+
+static bool vmstate_ram_ok(uint64_t bytes)
+{
+	return bytes >= (4ull << 20) && bytes <= ZPSI_VMSTATE_MAX_RAM && bytes % (2ull << 20) == 0;
+}
+
+int zpsi_vmstate_add_vm(struct zpsi_mig_writer *w, const struct zpsi_vmstate_vm *vm)
+{
+	uint8_t b[ZPSI_VMSTATE_VM_SIZE] = { 0 };
+
+	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
+	put_le(b + 4, vm->vcpus, 4);
+	put_le(b + 8, vm->mem_bytes, 8);
+	put_le(b + 16, vm->tsc_khz, 8);
+	put_le(b + 24, vm->features, 4);
+	put_le(b + 28, vm->cpuid_base, 4);
+	put_le(b + 32, vm->flags, 4);
+	put_le(b + 36, vm->weight, 4);
+	memcpy(b + 40, vm->signature, strnlen(vm->signature, 12));
+	b[52] = vm->power;
+	memcpy(b + 56, vm->name, strnlen(vm->name, 31));
+	put_le(b + 88, vm->entry, 8);
+	put_le(b + 96, vm->mem_target_pages, 8);
+	put_le(b + 104, vm->balloon_released, 8);
+	return zpsi_mig_add_section(w, ZPSI_MIG_SEC_VM, ZPSI_MIG_SEC_REQUIRED, b, sizeof(b));
+}
+
+int zpsi_vmstate_decode_vm(const struct zpsi_mig_section *sec, struct zpsi_vmstate_vm *out)
+{
+	struct zpsi_vmstate_vm vm = { 0 };
+	const uint8_t *b = sec->data;
+
+	if (sec->type != ZPSI_MIG_SEC_VM || sec->len != ZPSI_VMSTATE_VM_SIZE || !b)
+		return -EINVAL;
+	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || b[53] || b[54] || b[55] || !all_zero(b + 112, 16))
+		return -EINVAL;
+	vm.vcpus = (uint32_t)get_le(b + 4, 4);
+	vm.mem_bytes = get_le(b + 8, 8);
+	vm.tsc_khz = get_le(b + 16, 8);
+	vm.features = (uint32_t)get_le(b + 24, 4);
+	vm.cpuid_base = (uint32_t)get_le(b + 28, 4);
+	vm.flags = (uint32_t)get_le(b + 32, 4);
+	vm.weight = (uint32_t)get_le(b + 36, 4);
+	vm.power = b[52];
+	vm.entry = get_le(b + 88, 8);
+	vm.mem_target_pages = get_le(b + 96, 8);
+	vm.balloon_released = get_le(b + 104, 8);
+	if (vm.vcpus < 1 || vm.vcpus > ZPSI_VMSTATE_MAX_VCPUS || !vmstate_ram_ok(vm.mem_bytes) ||
+	    (vm.features & ~ZPSI_FEAT_KNOWN_MASK) || (vm.flags & ~ZPSI_VMSTATE_F_SIGNATURE) ||
+	    vm.weight < ZPSI_WEIGHT_MIN || vm.weight > ZPSI_WEIGHT_MAX || !zpsi_power_valid(vm.power) ||
+	    vm.entry >= vm.mem_bytes || vm.balloon_released > vm.mem_bytes / ZPSI_VMSTATE_PAGE)
+		return -EINVAL;
+	if (vm.cpuid_base < ZPSI_CPUID_HV_FIRST || vm.cpuid_base > ZPSI_CPUID_HV_LAST ||
+	    vm.cpuid_base % ZPSI_CPUID_HV_STEP)
+		return -EINVAL;
+	/* Signature: printable, NUL-padded, present iff the flag says so. */
+	for (unsigned i = 0; i < 12; i++) {
+		uint8_t c = b[40 + i];
+
+		if (c == 0) {
+			if (!all_zero(b + 40 + i, 12 - i))
+				return -EINVAL;
+			break;
+		}
+		if (c < 0x20 || c > 0x7E)
+			return -EINVAL;
+		vm.signature[i] = (char)c;
+	}
+	if (!!vm.signature[0] != !!(vm.flags & ZPSI_VMSTATE_F_SIGNATURE))
+		return -EINVAL;
+	/* Name: NUL-terminated within its 32 bytes, printable. */
+	if (memchr(b + 56, 0, 32) == NULL)
+		return -EINVAL;
+	for (unsigned i = 0; i < 32 && b[56 + i]; i++) {
+		if (b[56 + i] < 0x20 || b[56 + i] > 0x7E)
+			return -EINVAL;
+		vm.name[i] = (char)b[56 + i];
+	}
+	*out = vm;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* vCPU                                                              */
+/* ---------------------------------------------------------------- */
+
+int zpsi_vmstate_add_vcpu(struct zpsi_mig_writer *w, const struct zpsi_vmstate_vcpu *v)
+{
+	size_t len = ZPSI_VMSTATE_VCPU_HDR, off;
+	uint8_t *b;
+	int r;
+
+	if (v->nmsrs > ZPSI_VMSTATE_MAX_MSRS)
+		return -E2BIG;
+	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++)
+		len += pad8(v->blob_size[i]);
+	len += (size_t)v->nmsrs * 16;
+	b = calloc(1, len);
+	if (!b)
+		return -ENOMEM;
+	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
+	put_le(b + 4, v->index, 4);
+	put_le(b + 8, v->mode, 4);
+	put_le(b + 12, v->alarm_ms, 4);
+	put_le(b + 16, v->nmsrs, 4);
+	put_le(b + 20, ZPSI_VMSTATE_BLOBS, 4);
+	off = ZPSI_VMSTATE_VCPU_HDR;
+	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
+		put_le(b + 24 + 4 * i, v->blob_size[i], 4);
+		memcpy(b + off, v->blob[i], v->blob_size[i]);
+		off += pad8(v->blob_size[i]);
+	}
+	for (uint32_t i = 0; i < v->nmsrs; i++, off += 16) {
+		put_le(b + off, v->msr_index[i], 4);
+		put_le(b + off + 8, v->msr_value[i], 8);
+	}
+	r = zpsi_mig_add_section(w, ZPSI_MIG_SEC_VCPU, ZPSI_MIG_SEC_REQUIRED, b, len);
+	free(b);
+	return r;
+}
+
+int zpsi_vmstate_decode_vcpu(const struct zpsi_mig_section *sec,
+			     const uint32_t expect[ZPSI_VMSTATE_BLOBS], struct zpsi_vmstate_vcpu *out)
+{
+	struct zpsi_vmstate_vcpu v = { 0 };
+	const uint8_t *b = sec->data;
+	uint64_t need = ZPSI_VMSTATE_VCPU_HDR, off;
+
+	if (sec->type != ZPSI_MIG_SEC_VCPU || sec->len < ZPSI_VMSTATE_VCPU_HDR || !b)
+		return -EINVAL;
+	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || get_le(b + 20, 4) != ZPSI_VMSTATE_BLOBS ||
+	    get_le(b + 52, 4) != 0)
+		return -EINVAL;
+	v.index = (uint32_t)get_le(b + 4, 4);
+	v.mode = (uint32_t)get_le(b + 8, 4);
+	v.alarm_ms = (uint32_t)get_le(b + 12, 4);
+	v.nmsrs = (uint32_t)get_le(b + 16, 4);
+	if (v.index >= ZPSI_VMSTATE_MAX_VCPUS || v.mode > 2 || v.nmsrs > ZPSI_VMSTATE_MAX_MSRS)
+		return -EINVAL;
+	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
+		v.blob_size[i] = (uint32_t)get_le(b + 24 + 4 * i, 4);
+		if (v.blob_size[i] != expect[i])
+			return -EINVAL;
+		need += pad8(v.blob_size[i]);	/* each <= 4 GiB: no overflow */
+	}
+	need += (uint64_t)v.nmsrs * 16;
+	if (sec->len != need)
+		return -EINVAL;
+	off = ZPSI_VMSTATE_VCPU_HDR;
+	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
+		v.blob[i] = b + off;
+		if (!all_zero(b + off + v.blob_size[i], pad8(v.blob_size[i]) - v.blob_size[i]))
+			return -EINVAL;
+		off += pad8(v.blob_size[i]);
+	}
+	v.msr_raw = b + off;
+	for (uint32_t i = 0; i < v.nmsrs; i++)
+		if (get_le(v.msr_raw + 16 * i + 4, 4) != 0)
+			return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+void zpsi_vmstate_msr(const struct zpsi_vmstate_vcpu *v, uint32_t i, uint32_t *index, uint64_t *value)
+{
+	*index = (uint32_t)get_le(v->msr_raw + 16 * (size_t)i, 4);
+	*value = get_le(v->msr_raw + 16 * (size_t)i + 8, 8);
+}
+
+/* ---------------------------------------------------------------- */
+/* Memory                                                            */
+/* ---------------------------------------------------------------- */
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+
+	for (unsigned i = 0; i < ZPSI_VMSTATE_PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+int zpsi_vmstate_add_memory(struct zpsi_mig_writer *w, const uint8_t *ram, uint64_t mem_bytes)
+{
+	uint64_t pages = mem_bytes / ZPSI_VMSTATE_PAGE, present = 0, words = (pages + 63) / 64;
+	size_t hdr = 24 + words * 8, off;
+	uint8_t *b;
+	int r;
+
+	if (mem_bytes % ZPSI_VMSTATE_PAGE || mem_bytes > ZPSI_VMSTATE_MAX_RAM)
+		return -EINVAL;
+	for (uint64_t p = 0; p < pages; p++)
+		present += !page_is_zero(ram + p * ZPSI_VMSTATE_PAGE);
+	b = calloc(1, hdr + present * ZPSI_VMSTATE_PAGE);
+	if (!b)
+		return -ENOMEM;
+	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
+	put_le(b + 4, ZPSI_VMSTATE_PAGE, 4);
+	put_le(b + 8, mem_bytes, 8);
+	put_le(b + 16, present, 8);
+	off = hdr;
+	for (uint64_t p = 0; p < pages; p++) {
+		const uint8_t *src = ram + p * ZPSI_VMSTATE_PAGE;
+
+		if (page_is_zero(src))
+			continue;
+		b[24 + p / 8] |= (uint8_t)(1u << (p % 8));
+		memcpy(b + off, src, ZPSI_VMSTATE_PAGE);
+		off += ZPSI_VMSTATE_PAGE;
+	}
+	r = zpsi_mig_add_section(w, ZPSI_MIG_SEC_MEMORY, ZPSI_MIG_SEC_REQUIRED, b, off);
+	free(b);
+	return r;
+}
+
+int zpsi_vmstate_decode_memory(const struct zpsi_mig_section *sec, uint8_t *ram, uint64_t mem_bytes,
+			       bool zero_absent)
+{
+	const uint8_t *b = sec->data, *bitmap, *data;
+	uint64_t pages, words, present, count = 0;
+
+	if (sec->type != ZPSI_MIG_SEC_MEMORY || sec->len < 24 || !b || mem_bytes % ZPSI_VMSTATE_PAGE ||
+	    mem_bytes > ZPSI_VMSTATE_MAX_RAM)
+		return -EINVAL;
+	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || get_le(b + 4, 4) != ZPSI_VMSTATE_PAGE ||
+	    get_le(b + 8, 8) != mem_bytes)
+		return -EINVAL;
+	pages = mem_bytes / ZPSI_VMSTATE_PAGE;
+	words = (pages + 63) / 64;
+	present = get_le(b + 16, 8);
+	if (present > pages || sec->len != 24 + words * 8 + present * ZPSI_VMSTATE_PAGE)
+		return -EINVAL;
+	bitmap = b + 24;
+	data = bitmap + words * 8;
+	for (uint64_t p = 0; p < words * 64; p++) {
+		bool set = bitmap[p / 8] & (1u << (p % 8));
+
+		if (set && p >= pages)
+			return -EINVAL;	/* bits past the end of RAM */
+		count += set;
+	}
+	if (count != present)
+		return -EINVAL;
+	for (uint64_t p = 0; p < pages; p++) {
+		uint8_t *dst = ram + p * ZPSI_VMSTATE_PAGE;
+
+		if (bitmap[p / 8] & (1u << (p % 8))) {
+			memcpy(dst, data, ZPSI_VMSTATE_PAGE);
+			data += ZPSI_VMSTATE_PAGE;
+		} else if (zero_absent) {
+			memset(dst, 0, ZPSI_VMSTATE_PAGE);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/power.c - power states and the supervisor thread (docs/abi.md
+ * section 8).  The guest asks with HC_PSI_HIBERNATE and then executes HLT;
+ * the VMM gives the state its host meaning at that HLT:
+ *   C1  the halting vCPU's thread sleeps on a condition variable (no CPU);
+ *   C3  every vCPU is paused (kicked out of KVM_RUN and parked);
+ *   C6  C3, then the VM's state goes to the state file and guest RAM is
+ *       released (MADV_DONTNEED); waking reads it all back.
+ * Wakes come from the host (vmm_request(VMM_REQ_WAKE): a signal or a
+ * control message) or from the alarm the guest armed before HLT, and return
+ * the VM to C0.  The supervisor also runs the watchdog and samples the
+ * shared region.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+/* host->lock held */
+void vmm_power_changed(struct vmm *vm, uint8_t power)
+{
+	__atomic_store_n(&vm->power, power, __ATOMIC_RELAXED);
+	zpsi_msr_set_host(&vm->bank, vm->bank.host_bp, power);
+}
+
+uint8_t vmm_power(struct vmm *vm)
+{
+	return __atomic_load_n(&vm->power, __ATOMIC_RELAXED);
+}
+
+/* The host sets a state (any valid one, docs/abi.md section 8). */
+static void vmm_power_set_host(struct vmm *vm, uint8_t state)
+{
+	vmm_host_lock(vm->host);
+	if (vm->caller.id)
+		(void)zpsi_registry_set_power(vm->host->reg, vm->caller.id, state, true, vmm_now_ns());
+	vmm_power_changed(vm, state);
+	vmm_host_unlock(vm->host);
+}
+
+void vmm_hlt_exit(struct vmm_vcpu *v)
+{
+	struct vmm *vm = v->vm;
+	uint8_t power = vmm_power(vm);
+
+	VMM_STAT_INC(v->stats.hlt);
+	vmm_console_flush(v);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->wake_pending) {
+		/* The host woke the VM just before this HLT: it returns at
+		 * once, as HLT does with an interrupt already pending. */
+		vm->wake_pending = false;
+		v->wake_reason = ZPSI_VMM_WAKE_HOST;
+		v->alarm_ms = 0;
+	} else if (v->alarm_ms || power != ZPSI_POWER_C0) {
+		v->mode = VMM_VCPU_PARKED;
+		v->alarm_deadline_ns = v->alarm_ms ? vmm_now_ns() + v->alarm_ms * 1000000ull : 0;
+		v->alarm_ms = 0;
+		vm->parks++;
+		if (power == ZPSI_POWER_C3)
+			vm->req_pause = true;
+		else if (power == ZPSI_POWER_C6)
+			vm->req_hibernate = true;
+	} else {
+		/* HLT with interrupts off and nothing to wake it: this vCPU is
+		 * done; when all are, so is the VM. */
+		bool all = true;
+
+		v->mode = VMM_VCPU_STOPPED;
+		for (unsigned i = 0; i < vm->nvcpus; i++)
+			all &= vm->vcpu[i].mode == VMM_VCPU_STOPPED;
+		if (all)
+			vmm_end_locked(vm, 0);
+	}
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* ---------------------------------------------------------------- */
+/* Supervisor steps (vm->lock held)                                  */
+/* ---------------------------------------------------------------- */
+
+static bool vmm_all(struct vmm *vm, bool (*pred)(const struct vmm *, const struct vmm_vcpu *))
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (!pred(vm, &vm->vcpu[i]))
+			return false;
+	return true;
+}
+
+static bool vmm_is_quiescent(const struct vmm *vm, const struct vmm_vcpu *v)
+{
+	(void)vm;
+	return v->quiescent;
+}
+
+static bool vmm_is_captured(const struct vmm *vm, const struct vmm_vcpu *v)
+{
+	return v->capture_gen == vm->capture_gen;
+}
+
+static bool vmm_is_applied(const struct vmm *vm, const struct vmm_vcpu *v)
+{
+	return v->apply_gen == vm->apply_gen;
+}
+
+/* Wait until every vCPU satisfies pred; false if the VM ends first. */
+static bool vmm_await(struct vmm *vm, bool (*pred)(const struct vmm *, const struct vmm_vcpu *))
+{
+	while (!vm->ending && !vmm_all(vm, pred))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	return !vm->ending;
+}
+
+static bool vmm_pause_all(struct vmm *vm)
+{
+	vm->paused = true;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vmm_vcpu_kick(&vm->vcpu[i]);
+	return vmm_await(vm, vmm_is_quiescent);
+}
+
+/* Every vCPU saves its own registers on its own thread. */
+static int vmm_capture_all(struct vmm *vm)
+{
+	vm->capture_gen++;
+	pthread_cond_broadcast(&vm->cond);
+	if (!vmm_await(vm, vmm_is_captured))
+		return -ECANCELED;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (vm->vcpu[i].op_error < 0)
+			return vm->vcpu[i].op_error;
+	return 0;
+}
+
+static int vmm_apply_all(struct vmm *vm)
+{
+	vm->apply_gen++;
+	pthread_cond_broadcast(&vm->cond);
+	if (!vmm_await(vm, vmm_is_applied))
+		return -ECANCELED;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (vm->vcpu[i].op_error < 0)
+			return vm->vcpu[i].op_error;
+	return 0;
+}
+
+static void vmm_do_pause(struct vmm *vm)
+{
+	vm->req_pause = false;
+	vmm_pause_all(vm);
+}
+
+static void vmm_do_hibernate(struct vmm *vm)
+{
+	int r;
+
+	vm->req_hibernate = vm->req_pause = false;
+	if (!vmm_pause_all(vm))
+		return;
+	r = vmm_capture_all(vm);
+	if (r == 0)
+		r = vmm_snapshot_write(vm);
+	if (r < 0) {
+		/* Memory stays; the VM waits paused, as in C3. */
+		snprintf(vm->crash, sizeof(vm->crash), "hibernation failed (%s): %s", vmm_errctx(),
+			 strerror(-r));
+		return;
+	}
+	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
+	vm->hibernated = true;
+	vm->hibernations++;
+}
+
+static void vmm_do_save(struct vmm *vm)
+{
+	int r;
+
+	vm->req_save = false;
+	if (!vmm_pause_all(vm))
+		return;
+	r = vmm_capture_all(vm);
+	if (r == 0 && vm->hibernated)
+		r = 0;	/* the file already holds this state */
+	else if (r == 0)
+		r = vmm_snapshot_write(vm);
+	if (r < 0) {
+		snprintf(vm->crash, sizeof(vm->crash), "saving the VM failed (%s): %s", vmm_errctx(),
+			 strerror(-r));
+		vmm_end_locked(vm, ZPSI_VMM_EXIT_ERROR);
+		return;
+	}
+	vmm_end_locked(vm, 0);
+}
+
+static void vmm_do_wake(struct vmm *vm)
+{
+	unsigned reason = vm->req_wake_reason;
+	int r;
+
+	vm->req_wake = vm->req_pause = vm->req_hibernate = false;
+	if (vm->hibernated) {
+		r = vmm_snapshot_reload(vm);
+		if (r == 0)
+			r = vmm_apply_all(vm);
+		if (r < 0) {
+			snprintf(vm->crash, sizeof(vm->crash), "waking from C6 failed (%s): %s",
+				 vmm_errctx(), strerror(-r));
+			vmm_end_locked(vm, ZPSI_VMM_EXIT_CRASH);
+			return;
+		}
+		vm->hibernated = false;
+	}
+	bool woke_someone = vm->paused;
+
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vmm_vcpu *v = &vm->vcpu[i];
+
+		if (v->mode == VMM_VCPU_PARKED) {
+			v->mode = VMM_VCPU_RUN;
+			v->wake_reason = reason;
+			v->alarm_deadline_ns = 0;
+			woke_someone = true;
+		}
+	}
+	/* Nobody was halted: the guest may be on its way to HLT (it asked
+	 * for C1 and has not halted yet); that HLT must not sleep. */
+	vm->wake_pending = !woke_someone && reason == ZPSI_VMM_WAKE_HOST;
+	vm->paused = false;
+	vm->wakes++;
+	vmm_power_set_host(vm, ZPSI_POWER_C0);
+	pthread_cond_broadcast(&vm->cond);
+}
+
+/* Region sampling is due: take a sample, publish the aggregate. */
+static uint64_t vmm_region_tick(struct vmm *vm, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	vmm_host_lock(vm->host);
+	if (vm->region_gpa) {
+		if (now >= vm->region_next_sample_ns) {
+			vmm_region_sync(vm);
+			vm->region_next_sample_ns = now + VMM_REGION_SAMPLE_NS;
+		}
+		next = vm->region_next_sample_ns;
+	}
+	vmm_host_unlock(vm->host);
+	return next;
+}
+
+static void vmm_timedwait(struct vmm *vm, uint64_t until_ns)
+{
+	struct timespec ts;
+
+	if (until_ns == UINT64_MAX) {
+		pthread_cond_wait(&vm->cond, &vm->lock);
+		return;
+	}
+	ts.tv_sec = (time_t)(until_ns / 1000000000ull);
+	ts.tv_nsec = (long)(until_ns % 1000000000ull);
+	pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+}
+
+void *vmm_supervisor_thread(void *arg)
+{
+	struct vmm *vm = arg;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->threads_alive++;
+	pthread_cond_broadcast(&vm->cond);
+	while (!vm->started)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	while (!vm->ending) {
+		uint64_t now = vmm_now_ns(), next = UINT64_MAX, t;
+
+		if (vm->deadline_ns) {
+			if (now >= vm->deadline_ns) {
+				snprintf(vm->crash, sizeof(vm->crash),
+					 "watchdog: the guest ran for more than %llu ms",
+					 (unsigned long long)vm->cfg.timeout_ms);
+				vmm_end_locked(vm, ZPSI_VMM_EXIT_WATCHDOG);
+				break;
+			}
+			next = vm->deadline_ns;
+		}
+		for (unsigned i = 0; i < vm->nvcpus; i++) {
+			const struct vmm_vcpu *v = &vm->vcpu[i];
+
+			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns)
+				continue;
+			if (v->alarm_deadline_ns <= now && !vm->req_wake) {
+				vm->req_wake = true;
+				vm->req_wake_reason = ZPSI_VMM_WAKE_ALARM;
+			} else if (v->alarm_deadline_ns < next) {
+				next = v->alarm_deadline_ns;
+			}
+		}
+		if (vm->req_save)
+			vmm_do_save(vm);
+		else if (vm->req_wake)
+			vmm_do_wake(vm);
+		else if (vm->req_hibernate && !vm->hibernated)
+			vmm_do_hibernate(vm);
+		else if (vm->req_pause && !vm->paused)
+			vmm_do_pause(vm);
+		if (vm->ending)
+			break;
+		t = vmm_region_tick(vm, now);
+		if (t < next)
+			next = t;
+		vmm_timedwait(vm, next);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return NULL;
+}
+
+void vmm_supervisor_poke(struct vmm *vm)
+{
+	bool kick;
+
+	vmm_host_lock(vm->host);
+	kick = vm->region_kick;
+	vm->region_kick = false;
+	vmm_host_unlock(vm->host);
+	if (!kick)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* ---------------------------------------------------------------- */
+/* Host requests                                                     */
+/* ---------------------------------------------------------------- */
+
+int vmm_request(struct vmm *vm, enum vmm_request req)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->started || vm->ending) {
+		pthread_mutex_unlock(&vm->lock);
+		return -ESRCH;
+	}
+	switch (req) {
+	case VMM_REQ_WAKE:
+		vm->req_wake = true;
+		vm->req_wake_reason = ZPSI_VMM_WAKE_HOST;
+		break;
+	case VMM_REQ_PAUSE:
+		vmm_power_set_host(vm, ZPSI_POWER_C3);
+		vm->req_pause = true;
+		break;
+	case VMM_REQ_HIBERNATE:
+		vmm_power_set_host(vm, ZPSI_POWER_C6);
+		vm->req_hibernate = true;
+		break;
+	case VMM_REQ_SAVE:
+		vm->req_save = true;
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+void vmm_stop(struct vmm *vm, int status)
+{
+	pthread_mutex_lock(&vm->lock);
+	vmm_end_locked(vm, status);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+const char *vmm_crash_reason(struct vmm *vm)
+{
+	return vm->crash;
+}

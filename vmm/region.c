@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/region.c - the shared PSI region (docs/abi.md section 6) and the
+ * balloon (section 7).
+ *
+ * The region page is a one-page memfd, created at set-up, so zpsid can map
+ * exactly that page (SCM_RIGHTS) and nothing else of the guest.  When the
+ * guest enables the region at page X, the page's bytes are copied into the
+ * memfd and the memfd is mapped MAP_SHARED|MAP_FIXED over X's place in the
+ * RAM mapping; KVM follows the change through its MMU notifier, so from
+ * then on guest and host share the page.  Disabling or moving the region
+ * puts ordinary anonymous memory back, with the page's current bytes.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int vmm_region_setup(struct vmm *vm)
+{
+	struct zpsi_region *r;
+	char label[48];
+	int ret;
+
+	snprintf(label, sizeof(label), "zpsi-region-%s", vm->name);
+	ret = zpsi_region_create_memfd(label, &vm->region_fd);
+	if (ret < 0)
+		return vmm_errctx_set("region memfd"), ret;
+	ret = zpsi_region_map(vm->region_fd, 0, &r);
+	if (ret < 0)
+		return vmm_errctx_set("region mmap"), ret;
+	vm->region_host = r;
+	return 0;
+}
+
+void vmm_region_teardown(struct vmm *vm)
+{
+	if (vm->region_host)
+		zpsi_region_unmap((struct zpsi_region *)vm->region_host);
+	vm->region_host = NULL;
+	if (vm->region_fd >= 0)
+		close(vm->region_fd);
+	vm->region_fd = -1;
+}
+
+int vmm_region_fd(struct vmm *vm)
+{
+	return vm->region_fd >= 0 ? vm->region_fd : -ENOENT;
+}
+
+/* Put private memory back at `gpa`, holding the page's current bytes. */
+static int vmm_region_unmap_page(struct vmm *vm, uint64_t gpa)
+{
+	uint8_t *hva = vmm_gpa(vm, gpa);
+
+	if (mmap(hva, ZPSI_REGION_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		return -errno;
+	memcpy(hva, (const void *)vm->region_host, ZPSI_REGION_PAGE_SIZE);
+	return 0;
+}
+
+static void vmm_region_publish_host(struct vmm *vm)
+{
+	zpsi_region_store_host_ratio(vm->region_host, zpsi_registry_aggregate_bp(vm->host->reg));
+	if (vm->mem_target_pages)
+		zpsi_region_store_mem_target(vm->region_host, vm->mem_target_pages);
+}
+
+int vmm_region_set(struct vmm *vm, uint64_t gpa, bool preserve)
+{
+	uint8_t *hva;
+	int r;
+
+	if (gpa == vm->region_gpa && !preserve)
+		return 0;
+	if (gpa && (gpa % ZPSI_REGION_PAGE_SIZE || gpa < ZPSI_VMM_PAGE_SIZE ||
+		    !vmm_gpa_range_ok(vm, gpa, ZPSI_REGION_PAGE_SIZE)))
+		return -EFAULT;
+	if (vm->region_gpa) {
+		r = vmm_region_unmap_page(vm, vm->region_gpa);
+		if (r < 0)
+			return r;
+		vm->region_gpa = 0;
+	}
+	if (!gpa)
+		return 0;
+	hva = vmm_gpa(vm, gpa);
+	memcpy((void *)vm->region_host, hva, ZPSI_REGION_PAGE_SIZE);
+	if (!preserve)
+		zpsi_region_init(vm->region_host);
+	if (mmap(hva, ZPSI_REGION_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 vm->region_fd, 0) == MAP_FAILED) {
+		r = -errno;
+		/* The old page content is still in `hva`'s private mapping. */
+		return r;
+	}
+	vm->region_gpa = gpa;
+	vm->region_kick = true;
+	zpsi_region_reader_reset(&vm->reader);
+	vmm_region_publish_host(vm);
+	return 0;
+}
+
+void vmm_region_sync(struct vmm *vm)
+{
+	struct zpsi_sample s;
+	int r;
+
+	if (!vm->region_gpa)
+		return;
+	r = zpsi_region_read(&vm->reader, vm->region_host, &s);
+	/* Version 0: the guest has not published since the host zeroed the
+	 * page, so the zeros are not a report. */
+	if (r == 0 && s.version != 0) {
+		vm->bank.guest_bp = s.ratio_bp;
+		vm->bank.committed = s.committed;
+		vm->bank.deferred = s.deferred;
+		if (vm->caller.id)
+			(void)zpsi_registry_update(vm->host->reg, vm->caller.id, s.ratio_bp, s.committed,
+						   s.deferred, vmm_now_ns());
+	}
+	vmm_region_publish_host(vm);
+}
+
+int vmm_set_mem_target(struct vmm *vm, uint64_t pages)
+{
+	vmm_host_lock(vm->host);
+	vm->mem_target_pages = pages;
+	zpsi_region_store_mem_target(vm->region_host, pages);
+	vmm_host_unlock(vm->host);
+	return 0;
+}
+
+int vmm_balloon_release(struct vmm *vm, uint64_t gpa, uint64_t pages)
+{
+	uint64_t len;
+
+	if (gpa % ZPSI_VMM_PAGE_SIZE || pages == 0 || pages > vm->ram_size / ZPSI_VMM_PAGE_SIZE)
+		return -EFAULT;
+	len = pages * ZPSI_VMM_PAGE_SIZE;
+	if (!vmm_gpa_range_ok(vm, gpa, len))
+		return -EFAULT;
+	/* The region page is shared with other processes: never released. */
+	if (vm->region_gpa && vm->region_gpa >= gpa && vm->region_gpa - gpa < len)
+		return -EINVAL;
+	/* Private anonymous memory: the pages go back to the host now and read
+	 * as zeros afterwards (docs/abi.md section 7). */
+	if (madvise(vmm_gpa(vm, gpa), len, MADV_DONTNEED) < 0)
+		return -errno;
+	vm->balloon_released += pages;
+	return 0;
+}
