@@ -131,10 +131,13 @@ static inline uint8_t zpsi_power_next(uint8_t s)
 }
 
 /* A transition the ABI allows: the next deeper state, or a wake to C0 from
- * any state (including C0 itself, which is a no-op). */
+ * any state (including C0 itself, which is a no-op).  `to` must itself be a
+ * valid state: zpsi_power_next(C6) is 0xFF, which a target of 255 would
+ * otherwise match. */
 static inline int zpsi_power_transition_ok(uint8_t from, uint64_t to)
 {
-	return to == ZPSI_POWER_C0 || (zpsi_power_valid(from) && to == zpsi_power_next(from));
+	return to == ZPSI_POWER_C0 ||
+	       (zpsi_power_valid(from) && zpsi_power_valid(to) && to == zpsi_power_next(from));
 }
 
 /* ------------------------------------------------------------------ */

@@ -30,7 +30,7 @@ struct zpsi_msr_bank {
 	uint64_t committed;
 	uint64_t deferred;
 
-	/* counters */
+	/* counters: accesses that succeeded, and refused ones (each a #GP) */
 	uint64_t reads, writes, faults;
 };
 
@@ -61,7 +61,13 @@ int zpsi_msr_read(struct zpsi_msr_bank *b, uint32_t index, uint64_t *val);
 
 /* WRMSR.  >= 0: the ZPSI_MSR_EV_* mask of what changed; the bank is updated.
  * -ENOENT, -EPERM, -EINVAL (reserved bit, ratio or threshold > 10000, bad
- * region GPA): the bank is unchanged and the caller injects #GP. */
+ * region GPA): the bank is unchanged and the caller injects #GP.
+ * STATE, CONF and STATS writes always report their event, even when the
+ * value is the same.  CTRL is one register: a write replaces ENABLE, REGION
+ * and the GPA together (RESET alone therefore also clears ENABLE).  With
+ * REGION clear the GPA bits are stored unchecked, as KVM stores a disabled
+ * pvclock address; with REGION set the page must lie inside ram_size and
+ * region_supported must be true. */
 int zpsi_msr_write(struct zpsi_msr_bank *b, uint32_t index, uint64_t val);
 
 /* Host-side setters for the read-only STATE fields. */

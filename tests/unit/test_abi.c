@@ -91,6 +91,7 @@ static void test_power_machine(void **state)
 		assert_true(zpsi_power_transition_ok(s, ZPSI_POWER_C0));	/* wake */
 	assert_false(zpsi_power_transition_ok(ZPSI_POWER_C0, ZPSI_POWER_C3));	/* skip */
 	assert_false(zpsi_power_transition_ok(ZPSI_POWER_C6, ZPSI_POWER_C6));	/* floor */
+	assert_false(zpsi_power_transition_ok(ZPSI_POWER_C6, 0xFF));	/* not "next of C6" */
 	assert_false(zpsi_power_transition_ok(ZPSI_POWER_C1, ZPSI_POWER_C1));
 	assert_false(zpsi_power_transition_ok(ZPSI_POWER_C3, ZPSI_POWER_C1));	/* shallower */
 	assert_false(zpsi_power_transition_ok(ZPSI_POWER_C0, 2));
