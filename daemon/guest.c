@@ -267,6 +267,13 @@ void guest_hello(struct zpsid *d, struct conn *c, const struct zpsi_ctl_msg *m, 
 		}
 		restored = true;
 		zpsi_region_unmap(g->region);
+		if (h->power != g->power) {
+			/* the VMM kept running while zpsid was away: it knows best */
+			log_notice("%s: the VMM says %s (zpsid had %s)", h->name, zpsi_ctl_power_name(h->power),
+				   zpsi_ctl_power_name(g->power));
+			g->power = h->power;
+			zpsi_registry_set_power(d->reg, g->id, g->power, true, zpsi_mono_ns());
+		}
 		g->pid_start = g->pid == h->pid ? g->pid_start : 0;
 	} else {
 		uint32_t id;
@@ -317,7 +324,7 @@ void guest_hello(struct zpsid *d, struct conn *c, const struct zpsi_ctl_msg *m, 
 	w.u.welcome.mem_target_bytes = g->alloc.mem_target_bytes;
 	w.u.welcome.aggregate_psi = d->agg_bp / (double)ZPSI_BP_MAX;
 	conn_send(d, c, &w, -1);
-	d->state_dirty = true;
+	d->state_urgent = true;
 	log_notice("%s %s: pid %d, weight %u, %u vCPUs, %" PRIu64 " MiB, cgroup %s", g->name,
 		   restored ? "resumed" : "registered", (int)g->pid, g->weight, g->vcpus,
 		   g->mem_bytes >> 20, g->cgroup ? g->cgroup : "-");
@@ -339,7 +346,7 @@ void guest_state(struct zpsid *d, struct guest *g, const struct zpsi_ctl_state *
 		log_info("%s: now in %s (reported by the VMM)", g->name, zpsi_ctl_power_name(s->power));
 		g->power = s->power;
 		guest_decide(d, g, true);
-		d->state_dirty = true;
+		d->state_urgent = true;
 	}
 	if (s->has_balloon)
 		g->balloon_bytes = s->balloon_bytes;
@@ -392,7 +399,7 @@ void guest_remove(struct zpsid *d, struct guest *g, const char *why)
 	unlink_guest(d, g);
 	log_notice("%s: removed (%s)", g->name, why);
 	d->guests_removed++;
-	d->state_dirty = true;
+	d->state_urgent = true;
 	/* freed after the current batch of events, which may still name it */
 	if (g->pidfd >= 0) {
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, g->pidfd, NULL);
@@ -551,6 +558,11 @@ void guest_sample_all(struct zpsid *d)
 				d->samples_torn++;
 			else
 				d->samples_rejected++;
+			/* counts went backwards: the guest reset them (CTRL bit 1).
+			 * Forget the last sample so the next one is taken as new;
+			 * the registry is re-based below when it arrives. */
+			if (r == -EINVAL)
+				zpsi_region_reader_reset(&g->rd);
 			continue;
 		}
 		r = zpsi_registry_update(d->reg, g->id, s.ratio_bp, s.committed, s.deferred, t0);
@@ -608,7 +620,7 @@ int guest_set_weight(struct zpsid *d, struct guest *g, uint32_t weight)
 	g->weight = weight;
 	if (g->conn)
 		send_command(d, g, PENDING_WEIGHT, weight, NULL, 0);
-	d->state_dirty = true;
+	d->state_urgent = true;
 	log_notice("%s: weight set to %u", g->name, weight);
 	return 0;
 }

@@ -246,13 +246,13 @@ static void on_timer(struct zpsid *d)
 	now = zpsi_mono_ns();
 	/* registration changes are saved within a second, counters every
 	 * checkpoint_interval: the file is rewritten whole */
-	if ((d->state_dirty && now - d->last_checkpoint_ns >= ZPSI_NSEC_PER_SEC) ||
+	if (d->state_urgent || (d->state_dirty && now - d->last_checkpoint_ns >= ZPSI_NSEC_PER_SEC) ||
 	    now - d->last_checkpoint_ns >= d->cfg.checkpoint_s * ZPSI_NSEC_PER_SEC) {
 		int r = persist_save(d);
 
 		if (r < 0)
 			log_err("cannot save state in %s: %s", d->cfg.state_dir, strerror(-r));
-		d->state_dirty = false;
+		d->state_dirty = d->state_urgent = false;
 		d->last_checkpoint_ns = now;
 	}
 }

@@ -173,6 +173,6 @@ void power_ack(struct zpsid *d, struct guest *g, const struct zpsi_ctl_msg *m)
 	log_notice("%s: %s -> %s%s", g->name, zpsi_ctl_power_name(from), zpsi_ctl_power_name(g->power),
 		   a->bytes ? " (snapshot written)" : "");
 	guest_decide(d, g, true);	/* release or restore the CPU allocation */
-	d->state_dirty = true;
+	d->state_urgent = true;
 	finish(d, g, 0, NULL);
 }

@@ -184,7 +184,8 @@ struct zpsid {
 	bool agg_valid;
 	uint64_t start_mono_ns, start_realtime_ns;
 	uint64_t last_checkpoint_ns;
-	bool state_dirty;
+	bool state_dirty;		/* decisions changed: saved within a second */
+	bool state_urgent;		/* registrations, power, weight: at the next tick */
 	bool quit;
 	struct metrics *metrics;
 	/* counters for metrics */

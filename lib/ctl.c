@@ -272,7 +272,8 @@ static int decode_hello(json_t *o, struct zpsi_ctl_hello *h)
 	    (r = get_u32(o, "vcpus", true, 1, ZPSI_CTL_VCPUS_MAX, &h->vcpus, NULL)) < 0 ||
 	    (r = get_uint(o, "memory_bytes", true, 0, ZPSI_CTL_MEM_MAX, &h->mem_bytes, NULL)) < 0 ||
 	    (r = get_str(o, "cgroup", false, h->cgroup, sizeof(h->cgroup))) < 0 ||
-	    (r = get_str(o, "resume_token", false, h->resume_token, sizeof(h->resume_token))) < 0)
+	    (r = get_str(o, "resume_token", false, h->resume_token, sizeof(h->resume_token))) < 0 ||
+	    (r = get_power(o, "power", false, &h->power, NULL)) < 0)
 		return r;
 	h->pid = (int32_t)pid;
 	if (!zpsi_ctl_name_valid(h->name))
@@ -497,7 +498,7 @@ static int encode_hello(json_t *o, const struct zpsi_ctl_hello *h)
 	json_t *a;
 	int r = 0;
 
-	if (!zpsi_ctl_name_valid(h->name) || h->ntids > ZPSI_CTL_TIDS_MAX ||
+	if (!zpsi_ctl_name_valid(h->name) || h->ntids > ZPSI_CTL_TIDS_MAX || !zpsi_power_valid(h->power) ||
 	    (h->resume_token[0] && !zpsi_ctl_token_valid(h->resume_token)))
 		return -EINVAL;
 	r |= set_int(o, "proto", h->proto ? h->proto : ZPSI_CTL_PROTO_VERSION);
@@ -510,6 +511,8 @@ static int encode_hello(json_t *o, const struct zpsi_ctl_hello *h)
 		r |= set_str(o, "cgroup", h->cgroup);
 	if (h->resume_token[0])
 		r |= set_str(o, "resume_token", h->resume_token);
+	if (h->power)
+		r |= set_str(o, "power", zpsi_ctl_power_name(h->power));
 	if (h->ntids) {
 		a = json_array();
 		for (uint32_t i = 0; a && i < h->ntids; i++)

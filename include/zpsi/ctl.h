@@ -81,6 +81,7 @@ struct zpsi_ctl_hello {
 	int32_t tids[ZPSI_CTL_TIDS_MAX];	/* vCPU threads of `pid` */
 	char resume_token[ZPSI_CTL_TOKEN_LEN + 1];	/* "" = a new VM */
 	uint32_t features;		/* ZPSI_CTL_F_* */
+	uint8_t power;			/* the state the VM is in (a resuming VMM knows best) */
 };
 
 struct zpsi_ctl_welcome {
