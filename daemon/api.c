@@ -136,6 +136,7 @@ void api_reply_continue(struct zpsid *d, struct conn *c)
 static json_t *status_body(struct zpsid *d)
 {
 	unsigned connected = 0;
+	uint32_t agg = zpsi_registry_aggregate_bp(d->reg);	/* O(1), exact, current */
 
 	for (uint32_t id = zpsi_registry_next(d->reg, 0); id; id = zpsi_registry_next(d->reg, id)) {
 		struct guest *g = guest_by_id(d, id);
@@ -143,7 +144,7 @@ static json_t *status_body(struct zpsid *d)
 		connected += g && g->conn;
 	}
 	return json_pack("{s:f,s:i,s:i,s:i,s:i,s:f,s:s,s:s,s:s,s:i}",
-		"aggregate_psi", d->agg_bp / (double)ZPSI_BP_MAX, "aggregate_bp", (json_int_t)d->agg_bp,
+		"aggregate_psi", agg / (double)ZPSI_BP_MAX, "aggregate_bp", (json_int_t)agg,
 		"count", (json_int_t)d->nguests, "connected", (json_int_t)connected,
 		"sample_hz", (json_int_t)d->cfg.sample_hz,
 		"uptime_seconds", secs(zpsi_mono_ns() - d->start_mono_ns),

@@ -63,7 +63,7 @@ static char *render(struct zpsid *d, size_t *len)
 	fprintf(f, "zpsid_start_time_seconds %.3f\n", d->start_realtime_ns / 1e9);
 	family(f, "zpsid_aggregate_psi_ratio", "gauge",
 	       "Weighted aggregate PSI over registered guests (sum w*psi / sum w).");
-	fprintf(f, "zpsid_aggregate_psi_ratio %.4f\n", d->agg_bp / 1e4);
+	fprintf(f, "zpsid_aggregate_psi_ratio %.4f\n", zpsi_registry_aggregate_bp(d->reg) / 1e4);
 	family(f, "zpsid_guests", "gauge", "Registered guests by connection state.");
 	fprintf(f, "zpsid_guests{state=\"connected\"} %u\nzpsid_guests{state=\"detached\"} %u\n",
 		connected, d->nguests - connected);
