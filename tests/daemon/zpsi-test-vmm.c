@@ -38,7 +38,7 @@ struct vm {
 	int region_fd;
 	struct zpsi_region *region;
 	char token[ZPSI_CTL_TOKEN_LEN + 1];
-	uint64_t committed, deferred;
+	uint64_t committed, deferred, steps;
 	uint8_t power;
 	uint64_t next_try_ns, backoff_ns;
 	uint64_t mem_target;
@@ -86,6 +86,7 @@ static void publish(struct vm *v)
 	/* 10000 operations a step, `bp` of them deferred: the ratio is exact */
 	v->committed += ZPSI_BP_MAX - bp;
 	v->deferred += bp;
+	v->steps++;
 	switch (opt.hostile) {
 	case H_NAN:
 		zpsi_region_guest_publish(v->region, 0x7FF8000000000000ull, v->committed, v->deferred, ts);
@@ -94,7 +95,7 @@ static void publish(struct vm *v)
 		__atomic_store_n(&v->region->version, 1, __ATOMIC_RELAXED);	/* odd for ever */
 		return;
 	case H_BACKWARDS:
-		zpsi_region_guest_publish(v->region, zpsi_f64_from_bp(bp), v->committed & 1 ? 0 : v->committed,
+		zpsi_region_guest_publish(v->region, zpsi_f64_from_bp(bp), v->steps & 1 ? 0 : v->committed,
 					  v->deferred, ts);
 		return;
 	default:
