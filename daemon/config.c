@@ -151,11 +151,25 @@ static int set_key(struct zpsid_config *c, enum key_id k, const char *v, const c
 	case K_CGROUP_ROOT:
 		*why = "must be an absolute path";
 		return copy_str(c->cgroup_root, sizeof(c->cgroup_root), v, true);
-	case K_CGROUP_PARENT:
-		*why = "must be a cgroup path without '..'";
-		if (strstr(v, ".."))
+	case K_CGROUP_PARENT: {
+		/* kept in cgroup notation: "zpsi", "/zpsi/" -> "/zpsi" */
+		size_t n;
+
+		*why = "must be a cgroup path without '..' or '//'";
+		if (strstr(v, "..") || strstr(v, "//"))
 			return -EINVAL;
-		return copy_str(c->cgroup_parent, sizeof(c->cgroup_parent), v, false);
+		while (*v == '/')
+			v++;
+		n = strlen(v);
+		while (n && v[n - 1] == '/')
+			n--;
+		if (n + 2 > sizeof(c->cgroup_parent))
+			return -ENAMETOOLONG;
+		c->cgroup_parent[0] = '/';
+		memcpy(c->cgroup_parent + 1, v, n);
+		c->cgroup_parent[n + 1] = '\0';
+		return 0;
+	}
 	case K_SAMPLE_HZ:
 		*why = "must be 1..10000";
 		r = parse_uint(v, 1, 10000, 10, &x);
