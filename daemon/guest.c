@@ -128,24 +128,44 @@ static int pid_starttime(pid_t pid, uint64_t *out)
 	return 0;
 }
 
-static int watch_pid(struct zpsid *d, struct guest *g)
+static void unwatch_pid(struct zpsid *d, struct guest *g)
+{
+	if (g->pidfd >= 0) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, g->pidfd, NULL);
+		close(g->pidfd);
+		g->pidfd = -1;
+	}
+}
+
+/* Is g->pid still the process that registered?  Records its start time the
+ * first time. */
+static int check_pid(struct guest *g)
 {
 	uint64_t start;
-	int fd;
 
 	if (pid_starttime(g->pid, &start) < 0)
 		return -ESRCH;
 	if (g->pid_start && g->pid_start != start)
 		return -ESRCH;	/* the pid now names another process */
+	g->pid_start = start;
+	return 0;
+}
+
+/* A connected VMM's death shows as EOF on its socket (the kernel closes it);
+ * only a detached registration needs a pidfd to learn that its VMM is gone.
+ * So a connected guest costs one fd, not two (10,000 VMs, 10,000 fds). */
+static int watch_pid(struct zpsid *d, struct guest *g)
+{
+	int fd, r;
+
+	r = check_pid(g);
+	if (r < 0)
+		return r;
 	fd = pidfd_open(g->pid, 0);
 	if (fd < 0)
 		return -errno;
-	if (g->pidfd >= 0) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, g->pidfd, NULL);
-		close(g->pidfd);
-	}
+	unwatch_pid(d, g);
 	g->pidfd = fd;
-	g->pid_start = start;
 	return zpsid_epoll_add(d, fd, EPOLLIN, TAG(TAG_PIDFD, g));
 }
 
@@ -310,9 +330,9 @@ void guest_hello(struct zpsid *d, struct conn *c, const struct zpsi_ctl_msg *m, 
 	g->detached_ns = 0;
 	c->role = ROLE_VMM;
 	c->guest = g;
-	r = watch_pid(d, g);
-	if (r < 0)
-		log_warn("%s: cannot watch pid %d: %s", g->name, (int)g->pid, strerror(-r));
+	unwatch_pid(d, g);	/* connected: EOF tells us if it dies */
+	if (check_pid(g) < 0)
+		log_warn("%s: cannot read pid %d's start time", g->name, (int)g->pid);
 	setup_cgroup(d, g, h);
 	zpsi_region_store_host_ratio(g->region, d->agg_bp);
 	guest_decide(d, g, true);
@@ -369,7 +389,14 @@ void guest_state(struct zpsid *d, struct guest *g, const struct zpsi_ctl_state *
 
 void guest_detach(struct zpsid *d, struct guest *g, const char *why)
 {
+	int r;
+
 	g->conn = NULL;
+	r = watch_pid(d, g);
+	if (r < 0) {
+		guest_remove(d, g, "its VMM exited");
+		return;
+	}
 	g->detached_ns = zpsi_mono_ns();
 	if (g->pending != PENDING_NONE)
 		pending_fail(d, g, -ECONNRESET, "the VMM's connection closed");
@@ -401,11 +428,7 @@ void guest_remove(struct zpsid *d, struct guest *g, const char *why)
 	d->guests_removed++;
 	d->state_urgent = true;
 	/* freed after the current batch of events, which may still name it */
-	if (g->pidfd >= 0) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, g->pidfd, NULL);
-		close(g->pidfd);
-		g->pidfd = -1;
-	}
+	unwatch_pid(d, g);
 	g->removed = true;
 	g->hash_next = d->graveyard;
 	d->graveyard = g;
@@ -449,11 +472,7 @@ int guest_restore(struct zpsid *d, struct guest *g, const struct zpsi_guest_info
 		r = insert(d, g);
 	if (r < 0) {
 		zpsi_registry_unregister(d->reg, id);
-		if (g->pidfd >= 0) {
-			epoll_ctl(d->epfd, EPOLL_CTL_DEL, g->pidfd, NULL);
-			close(g->pidfd);
-			g->pidfd = -1;
-		}
+		unwatch_pid(d, g);
 		return r;
 	}
 	g->detached_ns = zpsi_mono_ns();
