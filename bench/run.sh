@@ -8,3 +8,5 @@ echo "== dispatcher: seed scenario and scaled (bench/stress.c)"
 $b/zpsi-stress --all
 echo "== shared region: guest writers and a host sampler (bench/region_bench.c)"
 $b/zpsi-bench-region
+echo "== zpsid: sampler cost per region and memory per guest, simulated writers (bench/zpsid_scale.py)"
+python3 bench/zpsid_scale.py build
