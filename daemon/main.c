@@ -364,6 +364,13 @@ static void loop(struct zpsid *d)
 	}
 }
 
+static void free_overrides(struct zpsid *d)
+{
+	for (unsigned i = 0; i < d->ncli; i++)
+		free(d->cli_overrides[i]);
+	d->ncli = 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct zpsid d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .listenfd = -1 };
@@ -371,17 +378,21 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	int r;
 
-	if (parse_args(&d, argc, argv, &check) < 0)
+	if (parse_args(&d, argc, argv, &check) < 0) {
+		free_overrides(&d);
 		return 2;
+	}
 	r = build_config(&d, &d.cfg, &err);
 	if (r < 0) {
 		fprintf(stderr, "zpsid: %s\n", err ? err : strerror(-r));
 		free(err);
+		free_overrides(&d);
 		return 1;
 	}
 	if (check) {
 		config_print(&d.cfg, stdout);
 		fprintf(stderr, "zpsid: configuration OK\n");
+		free_overrides(&d);
 		return 0;
 	}
 	d.start_mono_ns = zpsi_mono_ns();
@@ -390,6 +401,7 @@ int main(int argc, char **argv)
 	r = setup(&d);
 	if (r < 0) {
 		log_err("start-up failed: %s", strerror(-r));
+		free_overrides(&d);
 		return 1;
 	}
 	log_notice("zpsid " ZPSID_VERSION " ready on %s, sampling at %u Hz, %u guests restored",
@@ -406,8 +418,7 @@ int main(int argc, char **argv)
 	unlink(d.cfg.socket);
 	guests_free(&d);
 	zpsi_registry_free(d.reg);
-	for (unsigned i = 0; i < d.ncli; i++)
-		free(d.cli_overrides[i]);
+	free_overrides(&d);
 	close(d.listenfd);
 	close(d.timerfd);
 	close(d.sigfd);
