@@ -10,3 +10,5 @@ echo "== shared region: guest writers and a host sampler (bench/region_bench.c)"
 $b/zpsi-bench-region
 echo "== zpsi-vmm: PSI traps on real KVM against a bare exit, and the seed through hypercalls (vmm/bench.c)"
 build/vmm/zpsi-bench-vmm
+echo "== zpsid: sampler cost per region and memory per guest, simulated writers (bench/zpsid_scale.py)"
+python3 bench/zpsid_scale.py build

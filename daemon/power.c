@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * power.c - zpsid drives C3 and C6 and wakes guests (SPEC component 3,
+ * docs/control.md "power").  One power command per VM at a time; the VMM
+ * answers with an ack, or the command fails after command_timeout.
+ *
+ * C6's snapshot file is created by zpsid in its own state directory and only
+ * its fd is passed: the VMM never needs to write anywhere else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zpsid.h"
+#include "zpsi/util.h"
+
+static uint32_t next_seq(void)
+{
+	static uint32_t seq;
+
+	return ++seq ? seq : ++seq;
+}
+
+static void snapshot_path(const struct zpsid *d, const struct guest *g, char *buf, size_t cap)
+{
+	if (snprintf(buf, cap, "%s/snapshots/%s.c6", d->cfg.state_dir, g->name) >= (int)cap)
+		buf[0] = '\0';	/* cannot happen: both parts are bounded below cap */
+}
+
+/* Host-driven transitions: wake from anything, C3 from running, C6 from
+ * running or C3 (C1 is the guest's own, entered by HLT). */
+static int check_transition(const struct guest *g, uint8_t to)
+{
+	switch (to) {
+	case ZPSI_POWER_C0:
+		return 0;
+	case ZPSI_POWER_C3:
+		if (!(g->features & ZPSI_CTL_F_C3))
+			return -EOPNOTSUPP;
+		return g->power == ZPSI_POWER_C0 || g->power == ZPSI_POWER_C1 ? 0 : -EINVAL;
+	case ZPSI_POWER_C6:
+		if (!(g->features & ZPSI_CTL_F_C6))
+			return -EOPNOTSUPP;
+		return g->power != ZPSI_POWER_C6 ? 0 : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+int send_command(struct zpsid *d, struct guest *g, enum pending_kind kind, uint64_t value,
+		 struct conn *client, uint32_t client_seq)
+{
+	struct zpsi_ctl_msg m = { .seq = next_seq() };
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!g->conn)
+		return -ENOTCONN;
+	switch (kind) {
+	case PENDING_WEIGHT:
+		m.type = ZPSI_CTL_SET_WEIGHT;
+		m.u.weight = (uint32_t)value;
+		return conn_send(d, g->conn, &m, -1);
+	case PENDING_MEMORY:
+		m.type = ZPSI_CTL_MEM_TARGET;
+		m.u.mem_target_bytes = value;
+		return conn_send(d, g->conn, &m, -1);
+	case PENDING_POWER:
+		break;
+	default:
+		return -EINVAL;
+	}
+	m.type = ZPSI_CTL_POWER;
+	m.u.power.state = (uint8_t)value;
+	if (value == ZPSI_POWER_C6 || (value == ZPSI_POWER_C0 && g->power == ZPSI_POWER_C6)) {
+		snapshot_path(d, g, m.u.power.path, sizeof(m.u.power.path));
+		fd = value == ZPSI_POWER_C6
+			? open(m.u.power.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)
+			: open(m.u.power.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return -errno;
+	}
+	r = conn_send(d, g->conn, &m, fd);
+	if (r < 0)
+		return r;
+	g->pending = PENDING_POWER;
+	g->pending_seq = m.seq;
+	g->pending_power = (uint8_t)value;
+	g->pending_deadline_ns = zpsi_mono_ns() + d->cfg.command_timeout_s * ZPSI_NSEC_PER_SEC;
+	g->pending_client = client;
+	g->pending_client_seq = client_seq;
+	log_info("%s: asked the VMM for %s", g->name, zpsi_ctl_power_name((uint8_t)value));
+	return 0;
+}
+
+int power_request(struct zpsid *d, struct guest *g, uint8_t state, struct conn *client,
+		  uint32_t client_seq)
+{
+	int r;
+
+	if (!g->conn)
+		return -ENOTCONN;
+	if (g->pending != PENDING_NONE)
+		return -EBUSY;
+	if (state == g->power)
+		return -EALREADY;
+	r = check_transition(g, state);
+	if (r < 0)
+		return r;
+	return send_command(d, g, PENDING_POWER, state, client, client_seq);
+}
+
+static void finish(struct zpsid *d, struct guest *g, int err, const char *msg)
+{
+	struct conn *client = g->pending_client;
+	uint32_t seq = g->pending_client_seq;
+
+	g->pending = PENDING_NONE;
+	g->pending_client = NULL;
+	if (!client || client->dead)
+		return;
+	if (err)
+		conn_send_error(d, client, seq, err, "%s", msg);
+	else
+		api_reply_guest(d, client, seq, g);
+}
+
+void pending_fail(struct zpsid *d, struct guest *g, int err, const char *why)
+{
+	char path[512];
+
+	if (g->pending == PENDING_POWER && g->pending_power == ZPSI_POWER_C6) {
+		snapshot_path(d, g, path, sizeof(path));
+		unlink(path);	/* a partial snapshot is worth nothing */
+	}
+	log_warn("%s: %s failed: %s", g->name, zpsi_ctl_power_name(g->pending_power), why);
+	d->commands_failed++;
+	finish(d, g, err, why);
+}
+
+void power_ack(struct zpsid *d, struct guest *g, const struct zpsi_ctl_msg *m)
+{
+	const struct zpsi_ctl_ack *a = &m->u.ack;
+	uint8_t from;
+	char path[512];
+
+	if (!g)
+		return;
+	if (g->pending != PENDING_POWER || m->re != g->pending_seq) {
+		/* the answer to a set-weight or memory-target: only a refusal matters */
+		if (!a->ok)
+			log_warn("%s: the VMM refused a command: %s %s", g->name,
+				 zpsi_ctl_errno_name(a->error), a->message);
+		return;
+	}
+	if (!a->ok) {
+		char why[ZPSI_CTL_TEXT_MAX + 32];
+
+		snprintf(why, sizeof(why), "the VMM refused: %s%s%s", zpsi_ctl_errno_name(a->error),
+			 a->message[0] ? ": " : "", a->message);
+		pending_fail(d, g, -a->error, why);
+		return;
+	}
+	from = g->power;
+	g->power = g->pending_power;
+	zpsi_registry_set_power(d->reg, g->id, g->power, true, zpsi_mono_ns());
+	if (from == ZPSI_POWER_C6 && g->power == ZPSI_POWER_C0) {
+		snapshot_path(d, g, path, sizeof(path));
+		unlink(path);
+	}
+	log_notice("%s: %s -> %s%s", g->name, zpsi_ctl_power_name(from), zpsi_ctl_power_name(g->power),
+		   a->bytes ? " (snapshot written)" : "");
+	guest_decide(d, g, true);	/* release or restore the CPU allocation */
+	d->state_urgent = true;
+	finish(d, g, 0, NULL);
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Hostile peers on zpsid's control socket: oversized, truncated, garbage and
+mistyped packets, fd flooding, a hello that lies about its pid or passes a bad
+region, a name taken over with a wrong token, a peer with the wrong uid, and
+garbage-writing or flooding guests.  Each is refused with the right error, no
+fd leaks, and the well-behaved guest beside them is never disturbed."""
+import array
+import json
+import mmap
+import os
+import socket
+import struct
+
+from zpsidtest import Zpsid, TestVmm, tmpdir, wait_until, check, fail, expected_aggregate_bp
+
+tmp = tmpdir()
+os.chmod(tmp, 0o755)  # so that the foreign uid below reaches the socket
+d = Zpsid(tmp, "-o", "socket_mode=0666").start()
+good = TestVmm(d, "good", "--psi", "2000", "--weight", "3")
+hostile = [TestVmm(d, "h-" + m, "--hostile", m, "--psi", "5000") for m in ("nan", "torn", "backwards", "flood")]
+wait_until(lambda: len(d.guests()) == 5, what="five guests")
+
+
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(d.sock)
+    s.settimeout(10)
+    return s
+
+
+def ask(s, raw, fds=()):
+    if fds:
+        s.sendmsg([raw], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        s.send(raw)
+    data = s.recv(70000)
+    return json.loads(data) if data else None
+
+
+def expect_error(s, raw, err, fds=()):
+    r = ask(s, raw, fds)
+    check(r and r.get("type") == "error" and r.get("error") == err,
+          "%r -> %s, got %r" % (raw[:60], err, r))
+
+
+fds_before = d.fd_count()
+s = conn()
+expect_error(s, b"x" * 70000, "EMSGSIZE")                       # oversized
+expect_error(s, b'{"type":"status"', "EBADMSG")                  # truncated
+expect_error(s, b"\xff\xfe garbage", "EBADMSG")                  # garbage
+expect_error(s, b'[1,2,3]', "EBADMSG")                           # not an object
+expect_error(s, b'{"type":"launch-missiles"}', "EOPNOTSUPP")     # unknown type
+expect_error(s, b'{"type":"guest","name":7}', "EINVAL")          # wrong type
+expect_error(s, b'{"type":"guest","name":"../etc"}', "EINVAL")   # bad name
+expect_error(s, b'{"type":"guest","name":"nobody"}', "ENOENT")
+expect_error(s, b'{"type":"set","name":"good","key":"weight","value":"0"}', "EINVAL")
+expect_error(s, b'{"type":"set","name":"good","key":"colour","value":"red"}', "EINVAL")
+# fd flooding: fds on a packet that carries none, and more than a packet may
+devnull = [os.open("/dev/null", os.O_RDONLY) for _ in range(200)]
+expect_error(s, b'{"type":"status","seq":1}', "EBADF", devnull[:3])
+expect_error(s, b'{"type":"status","seq":2}', "EMSGSIZE", devnull)
+# the same connection still works after all that
+r = ask(s, b'{"type":"status","seq":9}')
+check(r["type"] == "reply" and r["re"] == 9 and r["count"] == 5, "status after abuse: %r" % r)
+s.close()
+for f in devnull:
+    os.close(f)
+
+# too many bad packets: the connection is closed
+s = conn()
+for i in range(40):
+    try:
+        s.send(b"junk")
+    except OSError:
+        break
+
+
+def closed(sock):
+    try:
+        return sock.recv(70000) == b""
+    except ConnectionResetError:
+        return True
+
+
+wait_until(lambda: closed(s), what="a persistent offender to be cut off")
+s.close()
+
+
+def memfd_region(magic=True):
+    fd = os.memfd_create("hostile-region")
+    os.ftruncate(fd, 4096)
+    if magic:
+        m = mmap.mmap(fd, 4096)
+        m[0:8] = b"ZIMEPSI\0"
+        m.close()
+    return fd
+
+
+def hello(name, pid=None, token=None):
+    h = {"type": "hello", "seq": 1, "proto": 1, "name": name, "pid": pid or os.getpid(),
+         "weight": 1, "vcpus": 1, "memory_bytes": 1 << 20}
+    if token:
+        h["resume_token"] = token
+    return json.dumps(h).encode()
+
+
+rfd = memfd_region()
+expect_error(conn(), hello("liar", pid=1), "EPERM", [rfd])              # not its pid
+expect_error(conn(), hello("nofd"), "EBADF")                           # no region
+r, w = os.pipe()
+expect_error(conn(), hello("pipe"), "EBADF", [r])                      # not a file
+expect_error(conn(), hello("nomagic"), "EBADMSG", [memfd_region(False)])
+expect_error(conn(), hello("good"), "EEXIST", [rfd])                   # a connected name
+# a detached name cannot be taken with a wrong token
+good.proc.send_signal(19)  # SIGSTOP: alive, silent
+os.kill(d.proc.pid, 0)
+# a well-formed hello of our own: accepted, then hijack attempts on it
+s = conn()
+rep = ask(s, hello("mine"), [rfd])
+check(rep["type"] == "welcome", "a proper hello is welcomed: %r" % rep)
+s.close()
+wait_until(lambda: not d.guests()["mine"]["connected"], what="mine detached")
+expect_error(conn(), hello("mine", token="0" * 32), "EPERM", [rfd])
+rep = ask(conn(), hello("mine", token=rep["resume_token"]), [rfd])
+check(rep["type"] == "welcome" and rep["restored"], "the right token resumes: %r" % rep)
+good.proc.send_signal(18)
+
+# a peer with another uid: refused by SO_PEERCRED although the mode lets it in
+pid = os.fork()
+if pid == 0:
+    try:
+        os.setgid(65534)
+        os.setuid(65534)
+        c = conn()  # zpsid answers at once with EPERM and closes
+        r1 = json.loads(c.recv(70000))
+        os._exit(0 if r1.get("error") == "EPERM" and closed(c) else 1)
+    except Exception as e:  # noqa
+        print(e)
+        os._exit(2)
+_, st = os.waitpid(pid, 0)
+check(os.WEXITSTATUS(st) == 0, "a foreign uid is refused")
+
+# hostile guests disturb no one: the good guest is sampled and exact
+g0 = d.guests()["good"]["samples_total"]
+wait_until(lambda: d.guests()["good"]["samples_total"] > g0 + 10, what="good guest still sampled")
+gs = d.guests()
+check(gs["good"]["psi_bp"] == 2000, "good guest's ratio exact")
+check(gs["h-nan"]["samples_rejected_total"] > 0 and gs["h-nan"]["samples_total"] == 0, "NaN refused")
+check(gs["h-torn"]["samples_torn_total"] > 0 and gs["h-torn"]["samples_total"] == 0, "torn refused")
+check(gs["h-backwards"]["samples_rejected_total"] > 0, "backwards counts refused")
+check(gs["h-flood"]["psi_bp"] == 5000, "a flooding guest is read like any other")
+st = d.status()
+check(st["aggregate_bp"] == expected_aggregate_bp(st["guests"]), "exact aggregate with hostile guests")
+check(d.proc.poll() is None, "zpsid alive")
+os.close(r)
+os.close(w)
+check(d.fd_count() <= fds_before + 2, "no fd leaked: %d -> %d" % (fds_before, d.fd_count()))
+for v in [good] + hostile:
+    v.stop()
+d.stop()
+print("ok")

@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for zpsid's tests: start zpsid and simulated VMMs (zpsi-test-vmm),
+wait for conditions by polling (never a fixed sleep), ask zpsictl."""
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("ZPSI_BUILD", "build")
+ZPSID = os.path.join(BUILD, "daemon", "zpsid")
+ZPSICTL = os.path.join(BUILD, "daemon", "zpsictl")
+TESTVMM = os.path.join(BUILD, "tests", "daemon", "zpsi-test-vmm")
+
+
+_procs = []
+
+
+@atexit.register
+def _cleanup():
+    """A failing test must not leave zpsid or VMMs behind."""
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def skip(reason):
+    print("SKIP: " + reason)
+    sys.exit(77)
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)  # atexit kills what the test started
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def wait_until(cond, timeout=20.0, what="condition"):
+    """Poll cond() every 20 ms until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            fail("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+class Zpsid:
+    def __init__(self, tmp, *args, config=None):
+        self.tmp = tmp
+        self.sock = os.path.join(tmp, "zpsid.sock")
+        self.state = os.path.join(tmp, "state")
+        self.log = os.path.join(tmp, "zpsid.log")
+        self.args = list(args)
+        self.config = config
+        self.proc = None
+        self.notify_path = os.path.join(tmp, "notify")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+
+    def start(self, wait_ready=True):
+        cmd = [ZPSID, "-s", self.sock, "-d", self.state, "-m", "off",
+               "-o", "cgroup_mode=none", "-o", "log_level=debug"] + self.args
+        if self.config:
+            cmd += ["-c", self.config]
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        self.logf = open(self.log, "a")
+        self.proc = subprocess.Popen(cmd, stderr=self.logf, env=env)
+        _procs.append(self.proc)
+        if wait_ready:
+            self.wait_notify("READY=1")
+        return self
+
+    def wait_notify(self, what, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.notify.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                msg = self.notify.recv(4096).decode()
+            except socket.timeout:
+                break
+            if what in msg.split("\n"):
+                return msg
+            if self.proc and self.proc.poll() is not None:
+                break
+        fail("zpsid never said %s; log:\n%s" % (what, open(self.log).read()))
+
+    def ctl(self, *args, ok=True):
+        r = subprocess.run([ZPSICTL, "--socket", self.sock, "--json"] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        if ok and r.returncode != 0:
+            fail("zpsictl %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+        try:
+            return json.loads(r.stdout) if r.stdout.strip() else None
+        except ValueError:
+            fail("zpsictl printed no JSON: " + r.stdout)
+
+    def status(self):
+        return self.ctl("status")
+
+    def guests(self):
+        return {g["name"]: g for g in self.status()["guests"]}
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout=20)
+        return self.proc.returncode if self.proc else None
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+
+class TestVmm:
+    """A simulated VMM (zpsi-test-vmm): real region memfd, real socket."""
+
+    def __init__(self, zpsid, name, *args):
+        self.name = name
+        self.out = os.path.join(zpsid.tmp, "vmm-%s.out" % name)
+        self.proc = subprocess.Popen([TESTVMM, "--socket", zpsid.sock, "--name", name] + list(args),
+                                     stdout=open(self.out, "w"), stderr=subprocess.STDOUT)
+        _procs.append(self.proc)
+
+    def lines(self):
+        return open(self.out).read().splitlines()
+
+    def wait_line(self, prefix, count=1, timeout=20.0):
+        return wait_until(lambda: len([l for l in self.lines() if l.startswith(prefix)]) >= count,
+                          timeout, "%s to print %s" % (self.name, prefix))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+
+def tmpdir():
+    return tempfile.mkdtemp(prefix="zpsid-test-")
+
+
+def expected_aggregate_bp(guests):
+    """sum(w*bp)/sum(w), rounded half up, exactly as the registry does."""
+    sw = sum(g["weight"] for g in guests)
+    swb = sum(g["weight"] * g["psi_bp"] for g in guests)
+    return 0 if sw == 0 else (2 * swb + sw) // (2 * sw)
