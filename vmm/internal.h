@@ -25,7 +25,7 @@
 #include "zpsi/registry.h"
 
 #define VMM_KICK_SIGNAL (SIGRTMIN)
-#define VMM_LINE_MAX 256u
+#define VMM_LINE_MAX 4096u	/* a detect payload JSON line fits */
 #define VMM_MAX_MSRS 512u	/* bound on the MSRs saved per vCPU */
 #define VMM_REGION_SAMPLE_NS (10ull * 1000 * 1000)
 
