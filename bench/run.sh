@@ -12,3 +12,5 @@ echo "== zpsi-vmm: PSI traps on real KVM against a bare exit, and the seed throu
 build/vmm/zpsi-bench-vmm
 echo "== zpsid: sampler cost per region and memory per guest, simulated writers (bench/zpsid_scale.py)"
 python3 bench/zpsid_scale.py build
+echo "== zpsid end to end: the seed through 10 real VMs and zpsid (bench/zpsid_e2e.py)"
+python3 bench/zpsid_e2e.py build

@@ -10,7 +10,9 @@
  * cycles per loop).
  *
  * param[0] = 1: the seed scenario.  REGISTER with the boot weight, then
- * param[1] UPDATEs ending at ratio param[2] bp; prints "updates done".
+ * param[1] UPDATEs ending at ratio param[2] bp; prints "updates start" and
+ * "updates done".  With param[3] = 1 the guest then stays registered: it
+ * enters C1 and halts until the host wakes it (then it ends).
  */
 #include "psi.h"
 #include "rt.h"
@@ -108,12 +110,17 @@ static int seed_updates(const struct zpsi_vmm_boot *b, struct zg_psi *psi)
 
 	if (zg_psi_register(psi, b->weight, 0) < 1)
 		return 1;
+	zg_puts("updates start\n");
+	zg_flush();
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t bp = i + 1 == n ? final_bp : (i * 7919) % 10001;
 
 		failed += zg_psi_doorbell_e4(ZPSI_HC_UPDATE, bp, i, i, 0) != 0;
 	}
 	zg_printf("updates done n=%lu failed=%u\n", (unsigned long)n, failed);
+	zg_flush();
+	if (b->param[3] == 1 && zg_psi_hibernate(psi, ZPSI_POWER_C1) == 0)
+		zg_halt(0);
 	return failed ? 1 : 0;
 }
 

@@ -8,6 +8,13 @@
  * (target: the memory target the host published in the region, if any).
  * The idle profile defers everything for its time, then steps down the
  * power states (C1, C3, C6), each with an alarm, and says how it woke.
+ *
+ * Memory (docs/abi.md section 7): --param 0 is the idle alarm (ms),
+ * --param 1 a number of MiB the guest writes at start (its "working set",
+ * from the first free page up).  When the host publishes a memory target
+ * in the region, the guest gives back every page above it with
+ * HC_PSI_BALLOON and prints "balloon released=PAGES target=PAGES"; when the
+ * target rises again it reclaims them before it would touch them.
  */
 #include "psi.h"
 #include "rt.h"
@@ -21,6 +28,7 @@ static struct zg_psi psi;
 static const struct zpsi_vmm_boot *boot;
 static volatile struct zpsi_region *region;
 static uint64_t committed, deferred;
+static uint64_t balloon_from;	/* first released page's GPA; 0: none released */
 
 static const char *const report_names[] = { "hypercall", "msr", "region" };
 
@@ -83,6 +91,53 @@ static int32_t wl_report(uint32_t bp)
 	}
 }
 
+/* Write one byte per page of [free_gpa, free_gpa + MiB): resident memory
+ * the host can see. */
+static void touch_working_set(uint64_t mib)
+{
+	uint64_t end = boot->free_gpa + (mib << 20);
+
+	if (end > boot->mem_bytes)
+		end = boot->mem_bytes;
+	for (uint64_t gpa = boot->free_gpa; gpa < end; gpa += ZPSI_VMM_PAGE_SIZE)
+		*(volatile uint8_t *)(uintptr_t)gpa = 0x5A;
+	zg_printf("workload: touched %lu KiB\n", (unsigned long)((end - boot->free_gpa) >> 10));
+}
+
+/* Follow the host's memory target: release what lies above it (never the
+ * image, the stacks or the region page, which are all below free_gpa). */
+static void follow_balloon(void)
+{
+	uint64_t info, target, from;
+	int64_t r;
+
+	if (!region || !(psi.features & ZPSI_FEAT_BALLOON))
+		return;
+	info = zpsi_region_guest_host_info(region);
+	if (!(info & ZPSI_HOSTINFO_BALLOON))
+		return;
+	target = zpsi_hostinfo_target_pages(info) * ZPSI_VMM_PAGE_SIZE;
+	from = target < boot->free_gpa ? boot->free_gpa : target;
+	if (from >= boot->mem_bytes)
+		from = boot->mem_bytes;
+	if (balloon_from && from > balloon_from) {
+		/* the target rose: take back what we may use again */
+		r = zg_psi_balloon(&psi, balloon_from, (from - balloon_from) / ZPSI_VMM_PAGE_SIZE, 0);
+		zg_printf("balloon reclaimed=%lu result=%ld\n",
+			  (unsigned long)((from - balloon_from) / ZPSI_VMM_PAGE_SIZE), (long)r);
+		balloon_from = from < boot->mem_bytes ? from : 0;
+	} else if ((!balloon_from || from < balloon_from) && from < boot->mem_bytes) {
+		uint64_t end = balloon_from ? balloon_from : boot->mem_bytes;
+
+		r = zg_psi_balloon(&psi, from, (end - from) / ZPSI_VMM_PAGE_SIZE, 1);
+		zg_printf("balloon released=%lu target=%lu result=%ld\n",
+			  (unsigned long)((end - from) / ZPSI_VMM_PAGE_SIZE),
+			  (unsigned long)zpsi_hostinfo_target_pages(info), (long)r);
+		if (r == 0)
+			balloon_from = from;
+	}
+}
+
 static void print_pct(const char *label, int32_t bp)
 {
 	if (bp < 0)
@@ -141,6 +196,8 @@ int zg_main(const struct zpsi_vmm_boot *b)
 		return 1;
 	}
 	ops = b->ops ? b->ops : WL_DEFAULT_OPS;
+	if (b->param[1])
+		touch_working_set(b->param[1]);
 	zg_printf("workload: %lu ops, profile %u (%u..%u bp over %u ms), report by %s, weight %u\n",
 		  (unsigned long)ops, b->profile, b->profile_a_bp, b->profile_b_bp, b->profile_ms,
 		  report_names[b->report], b->weight);
@@ -172,6 +229,7 @@ int zg_main(const struct zpsi_vmm_boot *b)
 		done++;
 		if (done % WL_WINDOW == 0) {
 			agg = wl_report((uint32_t)(window_def * ZPSI_BP_MAX / WL_WINDOW));
+			follow_balloon();
 			if (++reports % WL_PRINT_EVERY == 0) {
 				zg_printf("progress ops=%lu committed=%lu deferred=%lu", (unsigned long)done,
 					  (unsigned long)committed, (unsigned long)deferred);

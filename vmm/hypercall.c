@@ -29,6 +29,7 @@ static int64_t vmm_hc_apply(struct vmm *vm, const struct zpsi_hc_regs *hc, int64
 		vm->bank.guest_bp = (uint16_t)hc->rbx;
 		vm->bank.committed = hc->rcx;
 		vm->bank.deferred = hc->rdx;
+		vmm_region_publish_guest(vm);
 	}
 	if (ev & ZPSI_HC_EV_POWER) {
 		struct zpsi_guest_info gi;
@@ -64,7 +65,10 @@ void vmm_doorbell(struct vmm_vcpu *v)
 	ret = zpsi_dispatch(vm->host->reg, &vm->caller, &hc, vmm_now_ns());
 	if (ret >= 0 || (vm->caller.events & ZPSI_HC_EV_REGISTERED))
 		ret = vmm_hc_apply(vm, &hc, ret);
-	if (vm->region_gpa && (vm->caller.events & (ZPSI_HC_EV_UPDATED | ZPSI_HC_EV_REGISTERED)))
+	if (hc.rax == ZPSI_HC_QUERY && ret >= 0)
+		ret = vmm_aggregate_bp(vm);	/* zpsid's host-wide one when linked */
+	if (vm->region_gpa && !vm->host_external &&
+	    (vm->caller.events & (ZPSI_HC_EV_UPDATED | ZPSI_HC_EV_REGISTERED)))
 		zpsi_region_store_host_ratio(vm->region_host, zpsi_registry_aggregate_bp(vm->host->reg));
 	vmm_host_unlock(vm->host);
 	vmm_supervisor_poke(vm);

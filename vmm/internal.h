@@ -71,6 +71,7 @@ struct vmm_vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
+	pid_t tid;		/* the thread's id, set before it reports alive */
 
 	/* under vm->lock */
 	enum vmm_vcpu_mode mode;
@@ -124,6 +125,10 @@ struct vmm {
 	bool region_kick;		/* region just enabled: the supervisor must start sampling */
 	uint64_t balloon_released;
 	uint64_t mem_target_pages;
+	/* zpsid writes the region's host fields (aggregate, memory target):
+	 * the VMM then only reads them, and publishes MSR and hypercall
+	 * reports into the region on the guest's behalf (docs/control.md). */
+	bool host_external;
 
 	/* run control, under lock */
 	pthread_mutex_t lock;
@@ -132,6 +137,9 @@ struct vmm {
 	int exit_status;
 	bool req_wake, req_pause, req_hibernate, req_save;
 	bool wake_pending;		/* a host wake found nobody halted: the next HLT returns */
+	/* Linked to zpsid: a guest's C6 pauses the VM and waits for zpsid to
+	 * hibernate it into its state directory (c6_requested tells the link). */
+	bool defer_c6, c6_requested;
 	unsigned req_wake_reason;
 	uint64_t capture_gen, apply_gen;
 	uint64_t deadline_ns;		/* watchdog, CLOCK_MONOTONIC; 0: none */
@@ -141,6 +149,10 @@ struct vmm {
 	bool joined;
 	int done_fd;
 	int state_fd;			/* opened at set-up, so seccomp needs no open() */
+	/* A state file zpsid passed for one C6 or one wake (vmm_request_file);
+	 * used instead of state_fd, closed after that operation. */
+	int ext_state_fd;
+	bool hibernated_ext;		/* the C6 state is in zpsid's file */
 	bool seccomp_on;
 	bool restored;			/* created from a state file */
 	char crash[160];		/* why the guest crashed, for the caller */
@@ -188,6 +200,12 @@ int vmm_region_set(struct vmm *vm, uint64_t gpa, bool preserve);
 void vmm_region_sync(struct vmm *vm);
 /* Give guest pages back to the host (host->lock held). */
 int vmm_balloon_release(struct vmm *vm, uint64_t gpa, uint64_t pages);
+/* The aggregate the guest sees: zpsid's, from the region, when it writes
+ * one; else this process's registry (host->lock held). */
+uint32_t vmm_aggregate_bp(struct vmm *vm);
+/* Linked to zpsid and the guest does not write the region itself: publish
+ * its last MSR or hypercall report there, as its writer (host->lock held). */
+void vmm_region_publish_guest(struct vmm *vm);
 
 /* vcpu.c */
 int vmm_vcpu_create(struct vmm *vm, unsigned index);
@@ -207,11 +225,15 @@ void vmm_supervisor_poke(struct vmm *vm);
 /* snapshot.c */
 int vmm_vcpu_capture(struct vmm_vcpu *v, struct vmm_vcpu_state *s);
 int vmm_vcpu_apply(struct vmm_vcpu *v, const struct vmm_vcpu_state *s);
+static inline int vmm_state_fd(const struct vmm *vm)
+{
+	return vm->ext_state_fd >= 0 ? vm->ext_state_fd : vm->state_fd;
+}
 int vmm_snapshot_write(struct vmm *vm);	/* all vCPUs captured; vm->lock held */
 int vmm_snapshot_reload(struct vmm *vm);	/* memory and vCPU states back from the file */
 
 /* seccomp.c */
-int vmm_seccomp_apply(void);
+int vmm_seccomp_apply(unsigned flags);	/* VMM_START_* */
 bool vmm_seccomp_supported(void);
 
 #endif /* VMM_INTERNAL_H */

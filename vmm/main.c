@@ -26,7 +26,7 @@
 #define KERNEL_MAX_BYTES (64u << 20)
 
 struct options {
-	const char *payload, *kernel, *restore;
+	const char *payload, *kernel, *restore, *daemon;
 	struct vmm_config cfg;
 	struct zpsi_registry_config reg;
 	bool have_rate, no_seccomp, stats;
@@ -48,9 +48,12 @@ static void usage(FILE *f)
 	      "  --ops N             workload: operations to run (default 20000)\n"
 	      "  --signature STR     present another hypervisor at 0x40000000 (the PSI block\n"
 	      "                      moves to 0x40000100), e.g. \"Microsoft Hv\", KVMKVMKVM\n"
-	      "  --name NAME         a label for the VM (default zpsi)\n"
+	      "  --name NAME         a label for the VM (default zpsi); zpsid knows it by it\n"
+	      "  --daemon SOCKET     register with zpsid there: it sees the guest's PSI, sets\n"
+	      "                      its resources and power states (reconnects if zpsid restarts)\n"
 	      "  --append STR        a command line for the guest (boot page)\n"
-	      "  --param N           a number for the payload, up to four (workload: idle alarm ms)\n"
+	      "  --param N           a number for the payload, up to four (workload: the idle\n"
+	      "                      alarm in ms, then MiB of memory to write at start)\n"
 	      "  --state-out FILE    where C6 and SIGUSR2 save the VM\n"
 	      "  --timeout SECONDS   watchdog: end the VM (status 124) after this long\n"
 	      "  --rate N            per-guest hypercall rate limit, calls/s (0: none)\n"
@@ -191,7 +194,7 @@ static int parse_report(const char *s, uint32_t *out)
 enum {
 	OPT_PAYLOAD = 0x100, OPT_KERNEL, OPT_RESTORE, OPT_VCPUS, OPT_MEM, OPT_WEIGHT, OPT_PROFILE,
 	OPT_REPORT, OPT_OPS, OPT_SIGNATURE, OPT_NAME, OPT_APPEND, OPT_STATE_OUT, OPT_TIMEOUT,
-	OPT_RATE, OPT_BURST, OPT_NO_SECCOMP, OPT_STATS, OPT_LIST, OPT_PARAM,
+	OPT_RATE, OPT_BURST, OPT_NO_SECCOMP, OPT_STATS, OPT_LIST, OPT_PARAM, OPT_DAEMON,
 };
 
 static const struct option long_options[] = {
@@ -206,6 +209,7 @@ static const struct option long_options[] = {
 	{ "ops", required_argument, NULL, OPT_OPS },
 	{ "signature", required_argument, NULL, OPT_SIGNATURE },
 	{ "name", required_argument, NULL, OPT_NAME },
+	{ "daemon", required_argument, NULL, OPT_DAEMON },
 	{ "append", required_argument, NULL, OPT_APPEND },
 	{ "state-out", required_argument, NULL, OPT_STATE_OUT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -266,6 +270,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SIGNATURE: o->cfg.signature = optarg; break;
 		case OPT_NAME: o->cfg.name = optarg; break;
+		case OPT_DAEMON: o->daemon = optarg; break;
 		case OPT_APPEND: o->cfg.cmdline = optarg; break;
 		case OPT_STATE_OUT: o->cfg.state_path = optarg; break;
 		case OPT_TIMEOUT:
@@ -357,26 +362,44 @@ static void print_stats(struct vmm *vm)
 		s.wakes, s.hibernations, s.ram_resident_pages, s.guest_id, s.power, s.seccomp);
 }
 
-/* Turn signals into host requests until the VM ends. */
-static void control_loop(struct vmm *vm, int sigfd, bool have_state_file)
+static void link_log(void *opaque, int prio, const char *msg)
 {
-	struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = vmm_done_fd(vm), .events = POLLIN } };
+	(void)opaque;
+	fprintf(stderr, "<%d>zpsi-vmm: %s\n", prio, msg);
+}
+
+/* Turn signals into host requests, and serve the zpsid link, until the VM
+ * ends. */
+static void control_loop(struct vmm *vm, int sigfd, bool have_state_file, struct vmm_link *link)
+{
+	struct pollfd pfd[3] = { { .fd = sigfd, .events = POLLIN }, { .fd = vmm_done_fd(vm), .events = POLLIN },
+				 { .fd = -1, .events = POLLIN } };
 
 	for (;;) {
 		struct signalfd_siginfo si;
+		int timeout = -1;
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (link) {
+			vmm_link_tick(link);
+			pfd[2].fd = vmm_link_fd(link);
+			timeout = vmm_link_timeout_ms(link);
+		}
+		if (poll(pfd, 3, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pfd[1].revents)
 			return;
+		if (link && pfd[2].fd >= 0 && pfd[2].revents)
+			vmm_link_event(link);
 		if (!(pfd[0].revents & POLLIN) || read(sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		switch (si.ssi_signo) {
 		case SIGUSR1:
-			vmm_request(vm, VMM_REQ_WAKE);
+			if (vmm_request(vm, VMM_REQ_WAKE) == -EPERM)
+				fprintf(stderr, "zpsi-vmm: SIGUSR1 ignored: the VM is hibernated into zpsid's "
+						"state directory; wake it with zpsictl wake\n");
 			break;
 		case SIGUSR2:
 			if (have_state_file)
@@ -401,6 +424,7 @@ int main(int argc, char **argv)
 	const uint8_t *img = NULL;
 	size_t img_len = 0;
 	struct vmm *vm = NULL;
+	struct vmm_link *link = NULL;
 	sigset_t mask;
 	int r, status = ZPSI_VMM_EXIT_ERROR, sigfd;
 
@@ -447,8 +471,10 @@ int main(int argc, char **argv)
 	r = o.restore ? vmm_new_from_state(o.restore, &o.cfg, &vm) : vmm_new(&o.cfg, &vm);
 	if (r == 0 && img)
 		r = vmm_load_elf(vm, img, img_len);
+	if (r == 0 && o.daemon)
+		r = vmm_link_new(vm, o.daemon, link_log, NULL, &link);
 	if (r == 0)
-		r = vmm_start(vm, o.no_seccomp ? 0 : VMM_START_SECCOMP);
+		r = vmm_start(vm, o.no_seccomp ? 0 : VMM_START_SECCOMP | (link ? VMM_START_SECCOMP_LINK : 0));
 	if (r < 0) {
 		if (r == -ENOENT && strcmp(vmm_errctx(), "/dev/kvm") == 0)
 			fprintf(stderr, "zpsi-vmm: /dev/kvm does not exist: KVM is not available on this machine\n");
@@ -456,6 +482,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "zpsi-vmm: /dev/kvm: permission denied (join the kvm group)\n");
 		else
 			fprintf(stderr, "zpsi-vmm: %s: %s\n", vmm_errctx(), strerror(-r));
+		vmm_link_free(link, NULL);
 		vmm_free(vm);
 		close(sigfd);
 		return ZPSI_VMM_EXIT_ERROR;
@@ -463,9 +490,10 @@ int main(int argc, char **argv)
 
 	if (!o.no_seccomp && !vmm_seccomp_available())
 		fprintf(stderr, "zpsi-vmm: note: seccomp filter not applied in a sanitizer build\n");
-	control_loop(vm, sigfd, o.cfg.state_path != NULL);
+	control_loop(vm, sigfd, o.cfg.state_path != NULL, link);
 	if (vmm_wait(vm, &status) < 0)
 		status = ZPSI_VMM_EXIT_ERROR;
+	link = vmm_link_free(link, "exit");
 	if (vmm_crash_reason(vm)[0])
 		fprintf(stderr, "zpsi-vmm: %s\n", vmm_crash_reason(vm));
 	if (o.stats)

@@ -39,9 +39,7 @@ int vmm_msr_setup(struct vmm *vm)
 /* The read-only STATE fields: the host's aggregate and the power state. */
 void vmm_psi_refresh(struct vmm *vm)
 {
-	uint32_t agg = zpsi_registry_aggregate_bp(vm->host->reg);
-
-	zpsi_msr_set_host(&vm->bank, (uint16_t)agg, vm->power);
+	zpsi_msr_set_host(&vm->bank, (uint16_t)vmm_aggregate_bp(vm), vm->power);
 }
 
 static int vmm_psi_register(struct vmm *vm)
@@ -60,6 +58,7 @@ static int vmm_psi_register(struct vmm *vm)
 
 static void vmm_psi_report(struct vmm *vm)
 {
+	vmm_region_publish_guest(vm);
 	if (!vm->caller.id)
 		return;
 	/* -EBUSY (rate limited) drops this report; the next one carries the

@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
+#include "zpsi/util.h"
 
 /* host->lock held */
 void vmm_power_changed(struct vmm *vm, uint8_t power)
@@ -59,10 +61,14 @@ void vmm_hlt_exit(struct vmm_vcpu *v)
 		v->alarm_deadline_ns = v->alarm_ms ? vmm_now_ns() + v->alarm_ms * 1000000ull : 0;
 		v->alarm_ms = 0;
 		vm->parks++;
-		if (power == ZPSI_POWER_C3)
+		if (power == ZPSI_POWER_C3) {
 			vm->req_pause = true;
-		else if (power == ZPSI_POWER_C6)
+		} else if (power == ZPSI_POWER_C6 && vm->defer_c6) {
+			vm->req_pause = true;	/* zpsid brings the state file */
+			vm->c6_requested = true;
+		} else if (power == ZPSI_POWER_C6) {
 			vm->req_hibernate = true;
+		}
 	} else {
 		/* HLT with interrupts off and nothing to wake it: this vCPU is
 		 * done; when all are, so is the VM. */
@@ -165,12 +171,15 @@ static void vmm_do_hibernate(struct vmm *vm)
 		r = vmm_snapshot_write(vm);
 	if (r < 0) {
 		/* Memory stays; the VM waits paused, as in C3. */
+		zpsi_closep(&vm->ext_state_fd);
 		snprintf(vm->crash, sizeof(vm->crash), "hibernation failed (%s): %s", vmm_errctx(),
 			 strerror(-r));
 		return;
 	}
 	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
 	vm->hibernated = true;
+	vm->hibernated_ext = vm->ext_state_fd >= 0;
+	zpsi_closep(&vm->ext_state_fd);	/* the wake brings its own */
 	vm->hibernations++;
 }
 
@@ -203,6 +212,7 @@ static void vmm_do_wake(struct vmm *vm)
 	vm->req_wake = vm->req_pause = vm->req_hibernate = false;
 	if (vm->hibernated) {
 		r = vmm_snapshot_reload(vm);
+		zpsi_closep(&vm->ext_state_fd);
 		if (r == 0)
 			r = vmm_apply_all(vm);
 		if (r < 0) {
@@ -211,7 +221,7 @@ static void vmm_do_wake(struct vmm *vm)
 			vmm_end_locked(vm, ZPSI_VMM_EXIT_CRASH);
 			return;
 		}
-		vm->hibernated = false;
+		vm->hibernated = vm->hibernated_ext = false;
 	}
 	bool woke_someone = vm->paused;
 
@@ -336,17 +346,18 @@ void vmm_supervisor_poke(struct vmm *vm)
 /* Host requests                                                     */
 /* ---------------------------------------------------------------- */
 
-int vmm_request(struct vmm *vm, enum vmm_request req)
+/* vm->lock held */
+static int vmm_request_locked(struct vmm *vm, enum vmm_request req)
 {
 	int r = 0;
 
-	pthread_mutex_lock(&vm->lock);
-	if (!vm->started || vm->ending) {
-		pthread_mutex_unlock(&vm->lock);
+	if (!vm->started || vm->ending)
 		return -ESRCH;
-	}
 	switch (req) {
 	case VMM_REQ_WAKE:
+		/* From zpsid's C6 only zpsid can wake: the state is in its file. */
+		if (vm->hibernated_ext && vm->ext_state_fd < 0)
+			return -EPERM;
 		vm->req_wake = true;
 		vm->req_wake_reason = ZPSI_VMM_WAKE_HOST;
 		break;
@@ -366,6 +377,33 @@ int vmm_request(struct vmm *vm, enum vmm_request req)
 		break;
 	}
 	pthread_cond_broadcast(&vm->cond);
+	return r;
+}
+
+int vmm_request(struct vmm *vm, enum vmm_request req)
+{
+	int r;
+
+	pthread_mutex_lock(&vm->lock);
+	r = vmm_request_locked(vm, req);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int vmm_request_file(struct vmm *vm, enum vmm_request req, int fd)
+{
+	int r;
+
+	if (req != VMM_REQ_HIBERNATE && req != VMM_REQ_WAKE) {
+		close(fd);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&vm->lock);
+	zpsi_closep(&vm->ext_state_fd);
+	vm->ext_state_fd = fd;
+	r = vmm_request_locked(vm, req);
+	if (r < 0)
+		zpsi_closep(&vm->ext_state_fd);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
 }

@@ -62,8 +62,30 @@ static int vmm_region_unmap_page(struct vmm *vm, uint64_t gpa)
 	return 0;
 }
 
+uint32_t vmm_aggregate_bp(struct vmm *vm)
+{
+	if (vm->host_external) {
+		uint64_t info = zpsi_region_guest_host_info(vm->region_host);
+		int32_t bp = zpsi_bp_from_f64(zpsi_region_guest_host_ratio(vm->region_host));
+
+		if ((info & ZPSI_HOSTINFO_AGG_VALID) && bp >= 0)
+			return (uint32_t)bp;
+	}
+	return zpsi_registry_aggregate_bp(vm->host->reg);
+}
+
+void vmm_region_publish_guest(struct vmm *vm)
+{
+	if (!vm->host_external || vm->region_gpa)
+		return;	/* nobody reads it, or the guest writes it itself */
+	zpsi_region_guest_publish(vm->region_host, zpsi_f64_from_bp(vm->bank.guest_bp),
+				  vm->bank.committed, vm->bank.deferred, vmm_now_ns());
+}
+
 static void vmm_region_publish_host(struct vmm *vm)
 {
+	if (vm->host_external)
+		return;	/* zpsid's fields */
 	zpsi_region_store_host_ratio(vm->region_host, zpsi_registry_aggregate_bp(vm->host->reg));
 	if (vm->mem_target_pages)
 		zpsi_region_store_mem_target(vm->region_host, vm->mem_target_pages);
@@ -88,9 +110,23 @@ int vmm_region_set(struct vmm *vm, uint64_t gpa, bool preserve)
 	if (!gpa)
 		return 0;
 	hva = vmm_gpa(vm, gpa);
-	memcpy((void *)vm->region_host, hva, ZPSI_REGION_PAGE_SIZE);
-	if (!preserve)
+	if (vm->host_external && !preserve) {
+		/* zpsid reads this page: keep its fields, and keep the version
+		 * moving forward so that zpsid sees "unchanged", not zeroed
+		 * counts that went backwards, until the guest publishes. */
+		uint64_t version = vm->region_host->version, host_ratio = vm->region_host->host_ratio;
+		uint64_t host_info = vm->region_host->host_info;
+
+		memcpy((void *)vm->region_host, hva, ZPSI_REGION_PAGE_SIZE);
 		zpsi_region_init(vm->region_host);
+		vm->region_host->version = version & ~1ull;
+		vm->region_host->host_ratio = host_ratio;
+		vm->region_host->host_info = host_info;
+	} else {
+		memcpy((void *)vm->region_host, hva, ZPSI_REGION_PAGE_SIZE);
+		if (!preserve)
+			zpsi_region_init(vm->region_host);
+	}
 	if (mmap(hva, ZPSI_REGION_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 		 vm->region_fd, 0) == MAP_FAILED) {
 		r = -errno;
@@ -129,9 +165,24 @@ int vmm_set_mem_target(struct vmm *vm, uint64_t pages)
 {
 	vmm_host_lock(vm->host);
 	vm->mem_target_pages = pages;
-	zpsi_region_store_mem_target(vm->region_host, pages);
+	if (!vm->host_external)	/* else zpsid has written it already */
+		zpsi_region_store_mem_target(vm->region_host, pages);
 	vmm_host_unlock(vm->host);
 	return 0;
+}
+
+int vmm_set_weight(struct vmm *vm, uint32_t weight)
+{
+	int r = 0;
+
+	if (weight < ZPSI_WEIGHT_MIN || weight > ZPSI_WEIGHT_MAX)
+		return -EINVAL;
+	vmm_host_lock(vm->host);
+	vm->cfg.weight = weight;
+	if (vm->caller.id)
+		r = zpsi_registry_set_weight(vm->host->reg, vm->caller.id, weight);
+	vmm_host_unlock(vm->host);
+	return r;
 }
 
 int vmm_balloon_release(struct vmm *vm, uint64_t gpa, uint64_t pages)

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <termios.h>
 
 #include "internal.h"
@@ -84,7 +85,16 @@ static const unsigned long vmm_allowed_ioctls[] = {
 	TCGETS,			/* stdio asks whether stdout is a terminal */
 };
 
-int vmm_seccomp_apply(void)
+/* With a zpsid link (VMM_START_SECCOMP_LINK): the control socket, and a
+ * new one to reconnect after zpsid restarts -- unix sockets only. */
+static const int vmm_link_syscalls[] = {
+	SCMP_SYS(connect),		/* reconnect to zpsid */
+	SCMP_SYS(sendmsg),		/* messages, with SCM_RIGHTS (the region fd) */
+	SCMP_SYS(recvmsg),		/* messages, with SCM_RIGHTS (C6 state files) */
+	SCMP_SYS(recvfrom),		/* recv(MSG_PEEK|MSG_TRUNC): a packet's size */
+};
+
+int vmm_seccomp_apply(unsigned flags)
 {
 	scmp_filter_ctx ctx;
 	int r = 0;
@@ -94,6 +104,11 @@ int vmm_seccomp_apply(void)
 		return vmm_errctx_set("seccomp_init"), -ENOMEM;
 	for (size_t i = 0; i < ZPSI_ARRAY_SIZE(vmm_allowed_syscalls) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, vmm_allowed_syscalls[i], 0);
+	for (size_t i = 0; (flags & VMM_START_SECCOMP_LINK) && i < ZPSI_ARRAY_SIZE(vmm_link_syscalls) &&
+			   r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, vmm_link_syscalls[i], 0);
+	if (r == 0 && (flags & VMM_START_SECCOMP_LINK))
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 	for (size_t i = 0; i < ZPSI_ARRAY_SIZE(vmm_allowed_ioctls) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 				     SCMP_A1(SCMP_CMP_EQ, vmm_allowed_ioctls[i]));

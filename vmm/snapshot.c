@@ -251,7 +251,7 @@ int vmm_snapshot_write(struct vmm *vm)
 	r = zpsi_mig_finish(&w, &buf, &len);
 	if (r < 0)
 		return vmm_errctx_set("building the migration record"), r;
-	r = vmm_write_all(vm->state_fd, buf, len);
+	r = vmm_write_all(vmm_state_fd(vm), buf, len);
 	free(buf);
 	if (r < 0)
 		vmm_errctx_set(vm->state_path ? vm->state_path : "state file");
@@ -376,7 +376,7 @@ int vmm_snapshot_reload(struct vmm *vm)
 	struct vmm_record rec = { 0 };
 	int r;
 
-	r = vmm_record_read(vm->state_fd, &rec);
+	r = vmm_record_read(vmm_state_fd(vm), &rec);
 	if (r < 0)
 		return r;
 	r = vmm_record_apply(vm, &rec);

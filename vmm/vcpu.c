@@ -216,6 +216,7 @@ void *vmm_vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	pthread_mutex_lock(&vm->lock);
+	v->tid = gettid();
 	vm->threads_alive++;
 	pthread_cond_broadcast(&vm->cond);
 	for (;;) {

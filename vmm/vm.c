@@ -233,7 +233,7 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **out)
 	if (!vm)
 		return -ENOMEM;
 	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = vm->region_fd = vm->done_fd = vm->state_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->region_fd = vm->done_fd = vm->state_fd = vm->ext_state_fd = -1;
 	for (unsigned i = 0; i < ZPSI_VMM_MAX_VCPUS; i++)
 		vm->vcpu[i].fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -421,7 +421,7 @@ int vmm_start(struct vmm *vm, unsigned flags)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	}
 	if (r == 0 && (flags & VMM_START_SECCOMP) && vmm_seccomp_supported()) {
-		r = vmm_seccomp_apply();
+		r = vmm_seccomp_apply(flags);
 		vm->seccomp_on = r == 0;
 	}
 	if (r < 0) {
@@ -493,6 +493,7 @@ struct vmm *vmm_free(struct vmm *vm)
 	free(vm->cpuid);
 	free(vm->state_path);
 	zpsi_closep(&vm->state_fd);
+	zpsi_closep(&vm->ext_state_fd);
 	zpsi_closep(&vm->done_fd);
 	zpsi_closep(&vm->vm_fd);
 	zpsi_closep(&vm->kvm_fd);

@@ -84,6 +84,7 @@ int vmm_new_from_state(const char *path, const struct vmm_config *cfg, struct vm
 
 enum {
 	VMM_START_SECCOMP = 1 << 0,	/* apply the seccomp filter before the guest runs */
+	VMM_START_SECCOMP_LINK = 1 << 1,	/* ... allowing a zpsid link's unix socket */
 };
 /* Start the vCPU and supervisor threads. */
 int vmm_start(struct vmm *vm, unsigned flags);
@@ -102,6 +103,11 @@ enum vmm_request {
 	VMM_REQ_SAVE,		/* save to the state file and end the VM (status 0) */
 };
 int vmm_request(struct vmm *vm, enum vmm_request req);
+/* The same for HIBERNATE or WAKE with a state file opened by someone else
+ * (zpsid: O_WRONLY for C6, O_RDONLY to wake), used for that one operation
+ * instead of the VM's own; takes the fd in every case.  A VM hibernated
+ * into such a file wakes only with one (-EPERM otherwise). */
+int vmm_request_file(struct vmm *vm, enum vmm_request req, int fd);
 /* End the VM now with `status`. */
 void vmm_stop(struct vmm *vm, int status);
 /* Why the VM ended abnormally (crash, watchdog, failed hibernation), or "". */
@@ -113,6 +119,36 @@ uint8_t vmm_power(struct vmm *vm);
 int vmm_set_mem_target(struct vmm *vm, uint64_t pages);
 /* The region's memfd (for SCM_RIGHTS to zpsid), or -ENOENT. */
 int vmm_region_fd(struct vmm *vm);
+/* The VM's weight in the aggregate (its registration's too). -EINVAL
+ * outside 1..65535. */
+int vmm_set_weight(struct vmm *vm, uint32_t weight);
+
+/* ---------------------------------------------------------------- */
+/* The link to zpsid (vmm/link.c, docs/control.md)                   */
+/* ---------------------------------------------------------------- */
+
+struct vmm_link;
+/* prio: syslog's (3 error, 4 warning, 6 info). */
+typedef void (*vmm_link_log_fn)(void *opaque, int prio, const char *msg);
+
+/* Before vmm_start(): zpsid will own the region's host fields (the VMM
+ * reads the aggregate and memory target from there and publishes the
+ * guest's MSR and hypercall reports into it), a guest's C6 waits for
+ * zpsid's state file, and the VM's name must be one zpsid accepts.  The
+ * first connection is made by vmm_link_tick(). */
+int vmm_link_new(struct vmm *vm, const char *socket_path, vmm_link_log_fn log, void *opaque,
+		 struct vmm_link **out);
+/* The socket to poll for input (-1 while away), and how long to poll at
+ * most before calling vmm_link_tick(). */
+int vmm_link_fd(const struct vmm_link *l);
+int vmm_link_timeout_ms(const struct vmm_link *l);
+/* The socket is readable: handle zpsid's commands. */
+void vmm_link_event(struct vmm_link *l);
+/* Timers: (re)connect, finish power commands, report state changes. */
+void vmm_link_tick(struct vmm_link *l);
+/* Say bye (if bye_reason and connected: zpsid then removes the VM) and
+ * free; takes NULL; returns NULL. */
+struct vmm_link *vmm_link_free(struct vmm_link *l, const char *bye_reason);
 
 struct vmm_stats {
 	uint64_t exits, io_exits, msr_exits, hlt_exits, mmio_exits;

@@ -15,7 +15,14 @@
 /* Scope-bound cleanup, systemd style: `_cleanup_free_ char *p = NULL;`. */
 #define _cleanup_(f) __attribute__((cleanup(f)))
 static inline void zpsi_freep(void *p) { free(*(void **)p); }
-static inline void zpsi_closep(int *fd) { if (*fd >= 0) close(*fd); }
+/* Close and forget: the variable is -1 afterwards, so a second call (or a
+ * cleanup at scope end) cannot close a number that has been reused. */
+static inline void zpsi_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
 #define _cleanup_free_ _cleanup_(zpsi_freep)
 #define _cleanup_close_ _cleanup_(zpsi_closep)
 
