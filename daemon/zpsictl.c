@@ -246,15 +246,26 @@ int main(int argc, char **argv)
 		double interval = 1.0;
 		long count = 0;
 
-		optind--;
-		argv[optind] = (char *)"top";
-		while ((c = getopt(argc - optind, argv + optind, "i:n:")) != -1) {
+		int base = optind - 1;	/* argv[base] is "top": its own getopt pass */
+
+		optind = 0;		/* glibc: start a new scan */
+		while ((c = getopt(argc - base, argv + base, "i:n:")) != -1) {
+			char *end;
+
 			if (c == 'i')
-				interval = atof(optarg);
+				interval = strtod(optarg, &end);
 			else if (c == 'n')
-				count = atol(optarg);
+				count = strtol(optarg, &end, 10);
 			else
 				return 2;
+			if (*end || count < 0) {
+				fprintf(stderr, "zpsictl: top: bad -%c '%s'\n", c, optarg);
+				return 2;
+			}
+		}
+		if (base + optind != argc) {
+			usage(stderr);
+			return 2;
 		}
 		if (interval < 0.1)
 			interval = 0.1;

@@ -299,7 +299,9 @@ void *vmm_supervisor_thread(void *arg)
 		for (unsigned i = 0; i < vm->nvcpus; i++) {
 			const struct vmm_vcpu *v = &vm->vcpu[i];
 
-			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns)
+			/* A VM hibernated into zpsid's file wakes only when zpsid
+			 * brings the file back: its alarm waits until then. */
+			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns || vm->hibernated_ext)
 				continue;
 			if (v->alarm_deadline_ns <= now && !vm->req_wake) {
 				vm->req_wake = true;
