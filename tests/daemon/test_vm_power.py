@@ -47,7 +47,8 @@ try:
     if use_cg:
         cg = os.path.join(V1, "cpu", parent, "pw")
         check(open(cg + "/cpu.cfs_quota_us").read().strip() == "1000", "C3 releases the CPU allocation")
-        tid = int(open(cg + "/tasks").read().split()[0])
+        tid = [int(t) for t in open(cg + "/tasks").read().split()   # the vCPU, not KVM's worker
+               if open("/proc/%d/task/%s/comm" % (pw.proc.pid, t)).read().strip() == "zpsi-vmm"][0]
         c0 = thread_cpu_ns(pw.proc.pid, tid)
         time.sleep(0.5)  # observing an absence: the paused vCPU must not run
         used = thread_cpu_ns(pw.proc.pid, tid) - c0
