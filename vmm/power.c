@@ -299,9 +299,11 @@ void *vmm_supervisor_thread(void *arg)
 		for (unsigned i = 0; i < vm->nvcpus; i++) {
 			const struct vmm_vcpu *v = &vm->vcpu[i];
 
-			/* A VM hibernated into zpsid's file wakes only when zpsid
-			 * brings the file back: its alarm waits until then. */
-			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns || vm->hibernated_ext)
+			/* Under zpsid a guest that asked for C6 is woken by zpsid
+			 * alone (it brings the state file back): its alarm does
+			 * not fire, before the hibernation or after it. */
+			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns || vm->hibernated_ext ||
+			    (vm->defer_c6 && vmm_power(vm) == ZPSI_POWER_C6))
 				continue;
 			if (v->alarm_deadline_ns <= now && !vm->req_wake) {
 				vm->req_wake = true;
@@ -323,6 +325,12 @@ void *vmm_supervisor_thread(void *arg)
 		t = vmm_region_tick(vm, now);
 		if (t < next)
 			next = t;
+		/* Pausing and the snapshot steps wait on the condition and
+		 * drop the lock: a request that came in meanwhile has had its
+		 * broadcast already, so look again before sleeping. */
+		if (vm->req_save || vm->req_wake || (vm->req_hibernate && !vm->hibernated) ||
+		    (vm->req_pause && !vm->paused))
+			continue;
 		vmm_timedwait(vm, next);
 	}
 	pthread_mutex_unlock(&vm->lock);
