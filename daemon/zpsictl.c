@@ -227,7 +227,20 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': sock_path = optarg; break;
 		case 'j': as_json = true; break;
-		case 't': timeout_ms = atoi(optarg); break;
+		case 't': {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 3600000) {
+				fprintf(stderr, "zpsictl: --timeout wants milliseconds, 1..3600000: '%s'\n",
+					optarg);
+				return 2;
+			}
+			timeout_ms = (int)v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
