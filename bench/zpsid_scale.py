@@ -24,13 +24,19 @@ WRITER_HZ = 10    # each simulated guest publishes 10 times a second
 zpsid = os.path.join(build, "daemon", "zpsid")
 zpsictl = os.path.join(build, "daemon", "zpsictl")
 testvmm = os.path.join(build, "tests", "daemon", "zpsi-test-vmm")
-# the writers hold N connections + N memfds; zpsid N connections
+# a writer process holds 2 fds per simulated VM (its connection, its region
+# memfd), zpsid 1 (the connection): as many writer processes as the fd limit
+# needs, each within it
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 want = max(hard, 4 * max(sizes) + 1024)
 try:
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))  # root may raise the hard limit
 except (ValueError, OSError):
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+PER_WRITER = max(1, (NOFILE - 64) // 2)
+if max(sizes) + 64 > NOFILE:
+    raise SystemExit("zpsid scale: zpsid needs %d fds, the limit here is %d" % (max(sizes) + 64, NOFILE))
 
 
 def cpu_ns(pid):
@@ -74,11 +80,17 @@ def run(n):
             import json
             port = json.loads(out.stdout)["metrics_port"]
     base = status_kib(d.pid)
-    w = subprocess.Popen([testvmm, "--socket", sock, "--name", "sim", "--count", str(n),
-                          "--rate", str(WRITER_HZ), "--psi", "2500"], stdout=subprocess.DEVNULL)
+    writers = []
+    for k, first in enumerate(range(0, n, PER_WRITER)):
+        writers.append(subprocess.Popen([testvmm, "--socket", sock, "--name", "sim%c" % (97 + k),
+                                         "--count", str(min(PER_WRITER, n - first)),
+                                         "--rate", str(WRITER_HZ), "--psi", "2500"], stdout=subprocess.DEVNULL))
     t0 = time.monotonic()
     while metrics(port).get('zpsid_guests{state="connected"}', 0) < n:
-        if time.monotonic() - t0 > 300 or w.poll() is not None:
+        if time.monotonic() - t0 > 300 or any(w.poll() is not None for w in writers):
+            for w in writers:
+                w.kill()
+            d.kill()
             raise SystemExit("simulated writers failed to register %d guests" % n)
         time.sleep(0.2)
     reg_s = time.monotonic() - t0
@@ -88,8 +100,10 @@ def run(n):
     mem = status_kib(d.pid)
     reads = m1["zpsid_region_reads_total"] - m0["zpsid_region_reads_total"]
     loop_s = m1["zpsid_sampler_seconds_total"] - m0["zpsid_sampler_seconds_total"]
-    w.send_signal(signal.SIGTERM)
-    w.wait()
+    for w in writers:
+        w.send_signal(signal.SIGTERM)
+    for w in writers:
+        w.wait()
     d.send_signal(signal.SIGTERM)
     d.wait()
     # the window includes two /metrics renders, whose cost grows with n too

@@ -4,6 +4,7 @@
  * signalfd, never in a handler), reload and shutdown.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -254,6 +255,9 @@ static void on_timer(struct zpsid *d)
 
 		if (r < 0)
 			log_err("cannot save state in %s: %s", d->cfg.state_dir, strerror(-r));
+		/* The save built and freed a document the size of the guest
+		 * table; give those pages back rather than keep them idle. */
+		malloc_trim(0);
 		d->state_dirty = d->state_urgent = false;
 		d->last_checkpoint_ns = now;
 	}

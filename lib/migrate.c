@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "zpsi/abi.h"
 #include "zpsi/crc32c.h"
@@ -301,43 +303,87 @@ static int mig_reserve(struct zpsi_mig_writer *w, uint64_t extra)
 	return 0;
 }
 
-int zpsi_mig_add_section(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
-			 const void *data, size_t len)
+/* The length of the data in iov[0..n): UINT64_MAX with a NULL base and a
+ * length, ZPSI_MIG_MAX_BODY + 1 past the format's limit. */
+static uint64_t mig_iov_len(const struct iovec *iov, size_t n)
 {
-	uint64_t padded, body;
-	uint8_t *p;
-	int r;
+	uint64_t len = 0;
 
+	if (!iov && n)
+		return UINT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return UINT64_MAX;
+		if (iov[i].iov_len > ZPSI_MIG_MAX_BODY - len)
+			return ZPSI_MIG_MAX_BODY + 1;
+		len += iov[i].iov_len;
+	}
+	return len;
+}
+
+/* Checks shared by both ways of adding a section; 0 or the sticky error. */
+static int mig_section_ok(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags, uint64_t len)
+{
 	if (w->error)
 		return w->error;
 	if (!w->buf)
 		return mig_fail(w, -EINVAL);	/* not initialised, or finished */
-	if ((flags & ~ZPSI_MIG_SEC_REQUIRED) || (!data && len))
+	if (flags & ~ZPSI_MIG_SEC_REQUIRED)
 		return mig_fail(w, -EINVAL);
 	if (type == ZPSI_MIG_SEC_PSI && w->psi_added)
 		return mig_fail(w, -EEXIST);
-	if (w->nsections >= ZPSI_MIG_MAX_SECTIONS || (uint64_t)len > ZPSI_MIG_MAX_BODY)
+	if (w->nsections >= ZPSI_MIG_MAX_SECTIONS || len > ZPSI_MIG_MAX_BODY ||
+	    w->len - ZPSI_MIG_HEADER_SIZE + ZPSI_MIG_SECTION_HEADER + mig_pad8(len) > ZPSI_MIG_MAX_BODY)
 		return mig_fail(w, -E2BIG);
+	return 0;
+}
+
+static void mig_section_header(uint8_t *p, uint32_t type, uint32_t flags, uint64_t len)
+{
+	put_le32(p, type);
+	put_le32(p + 4, flags);
+	put_le64(p + 8, len);
+}
+
+int zpsi_mig_add_section_iov(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
+			     const struct iovec *iov, size_t iovcnt)
+{
+	uint64_t len = mig_iov_len(iov, iovcnt), padded;
+	uint8_t *p;
+	int r;
+
+	if (len == UINT64_MAX)
+		return mig_fail(w, w->error ? w->error : -EINVAL);
+	r = mig_section_ok(w, type, flags, len);
+	if (r < 0)
+		return r;
 	padded = mig_pad8(len);
-	body = w->len - ZPSI_MIG_HEADER_SIZE;
-	if (body + ZPSI_MIG_SECTION_HEADER + padded > ZPSI_MIG_MAX_BODY)
-		return mig_fail(w, -E2BIG);
 	r = mig_reserve(w, ZPSI_MIG_SECTION_HEADER + padded);
 	if (r < 0)
 		return mig_fail(w, r);
 
 	p = w->buf + w->len;
-	put_le32(p, type);
-	put_le32(p + 4, flags);
-	put_le64(p + 8, len);
-	if (len)
-		memcpy(p + ZPSI_MIG_SECTION_HEADER, data, len);
-	memset(p + ZPSI_MIG_SECTION_HEADER + len, 0, (size_t)(padded - len));
+	mig_section_header(p, type, flags, len);
+	p += ZPSI_MIG_SECTION_HEADER;
+	for (size_t i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	memset(p, 0, (size_t)(padded - len));
 	w->len += ZPSI_MIG_SECTION_HEADER + (size_t)padded;
 	w->nsections++;
 	if (type == ZPSI_MIG_SEC_PSI)
 		w->psi_added = true;
 	return 0;
+}
+
+int zpsi_mig_add_section(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
+			 const void *data, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+
+	return zpsi_mig_add_section_iov(w, type, flags, &iov, 1);
 }
 
 int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s)
@@ -351,6 +397,18 @@ int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s)
 	if (r < 0)
 		return mig_fail(w, r);
 	return zpsi_mig_add_section(w, ZPSI_MIG_SEC_PSI, ZPSI_MIG_SEC_REQUIRED, b, sizeof(b));
+}
+
+/* The header, for a body of `body` bytes in `count` sections. */
+static void mig_header(uint8_t *h, uint64_t body, uint32_t count)
+{
+	memcpy(h + MIG_H_MAGIC, ZPSI_MIG_MAGIC, sizeof(ZPSI_MIG_MAGIC));
+	put_le16(h + MIG_H_VERSION, ZPSI_MIG_VERSION);
+	put_le16(h + MIG_H_HSIZE, ZPSI_MIG_HEADER_SIZE);
+	put_le32(h + MIG_H_FLAGS, 0);
+	put_le64(h + MIG_H_BODY, body);
+	put_le32(h + MIG_H_COUNT, count);
+	put_le32(h + MIG_H_CRC, zpsi_crc32c(0, h, MIG_H_CRC));
 }
 
 int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len)
@@ -371,13 +429,7 @@ int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len)
 		return r;
 	}
 	h = w->buf;
-	memcpy(h + MIG_H_MAGIC, ZPSI_MIG_MAGIC, sizeof(ZPSI_MIG_MAGIC));
-	put_le16(h + MIG_H_VERSION, ZPSI_MIG_VERSION);
-	put_le16(h + MIG_H_HSIZE, ZPSI_MIG_HEADER_SIZE);
-	put_le32(h + MIG_H_FLAGS, 0);
-	put_le64(h + MIG_H_BODY, w->len - ZPSI_MIG_HEADER_SIZE);
-	put_le32(h + MIG_H_COUNT, w->nsections);
-	put_le32(h + MIG_H_CRC, zpsi_crc32c(0, h, MIG_H_CRC));
+	mig_header(h, w->len - ZPSI_MIG_HEADER_SIZE, w->nsections);
 	put_le32(h + w->len, zpsi_crc32c(0, h, w->len));
 	memcpy(h + w->len + 4, ZPSI_MIG_TRAILER_MAGIC, 4);
 
@@ -385,6 +437,70 @@ int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len)
 	*len = w->len + ZPSI_MIG_TRAILER_SIZE;
 	memset(w, 0, sizeof(*w));
 	return 0;
+}
+
+/* Streaming to a file: pwrite() at a running offset, CRC as it goes. */
+struct mig_out {
+	int fd;
+	uint64_t off;
+	uint32_t crc;
+};
+
+static int mig_out_write(struct mig_out *o, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	o->crc = zpsi_crc32c(o->crc, data, len);
+	while (len) {
+		ssize_t n = pwrite(o->fd, p, len, (off_t)o->off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		o->off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int zpsi_mig_finish_fd(struct zpsi_mig_writer *w, int fd, uint32_t type, uint32_t flags,
+		       const struct iovec *iov, size_t iovcnt, uint64_t *written)
+{
+	static const uint8_t zeros[8];
+	struct mig_out o = { .fd = fd };
+	uint64_t len = mig_iov_len(iov, iovcnt), padded;
+	uint8_t sh[ZPSI_MIG_SECTION_HEADER], trailer[ZPSI_MIG_TRAILER_SIZE];
+	int r;
+
+	r = len == UINT64_MAX ? mig_fail(w, w->error ? w->error : -EINVAL)
+			      : mig_section_ok(w, type, flags, len);
+	if (r < 0) {
+		zpsi_mig_writer_free(w);
+		return r;
+	}
+	padded = mig_pad8(len);
+	mig_header(w->buf, w->len - ZPSI_MIG_HEADER_SIZE + ZPSI_MIG_SECTION_HEADER + padded,
+		   w->nsections + 1);
+	mig_section_header(sh, type, flags, len);
+	r = mig_out_write(&o, w->buf, w->len);
+	if (r == 0)
+		r = mig_out_write(&o, sh, sizeof(sh));
+	for (size_t i = 0; r == 0 && i < iovcnt; i++)
+		if (iov[i].iov_len)
+			r = mig_out_write(&o, iov[i].iov_base, iov[i].iov_len);
+	if (r == 0)
+		r = mig_out_write(&o, zeros, (size_t)(padded - len));
+	if (r == 0) {
+		put_le32(trailer, o.crc);
+		memcpy(trailer + 4, ZPSI_MIG_TRAILER_MAGIC, 4);
+		r = mig_out_write(&o, trailer, sizeof(trailer));
+	}
+	zpsi_mig_writer_free(w);
+	if (r == 0 && written)
+		*written = o.off;
+	return r;
 }
 
 /* ---------------------------------------------------------------- */

@@ -231,36 +231,77 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-int zpsi_vmstate_add_memory(struct zpsi_mig_writer *w, const uint8_t *ram, uint64_t mem_bytes)
+void zpsi_vmstate_memory_free(struct zpsi_vmstate_memory *m)
+{
+	free(m->head);
+	free(m->iov);
+	memset(m, 0, sizeof(*m));
+}
+
+/*
+ * One pass over RAM: the bitmap of non-zero pages into the head, and the
+ * runs of consecutive non-zero pages as iovecs pointing into ram.  The
+ * iovec array grows by doubling; a RAM of alternating pages needs
+ * pages / 2 + 1 entries at worst.
+ */
+int zpsi_vmstate_memory_iov(const uint8_t *ram, uint64_t mem_bytes, struct zpsi_vmstate_memory *m)
 {
 	uint64_t pages = mem_bytes / ZPSI_VMSTATE_PAGE, present = 0, words = (pages + 63) / 64;
-	size_t hdr = 24 + words * 8, off;
-	uint8_t *b;
-	int r;
+	size_t cap = 16;
 
-	if (mem_bytes % ZPSI_VMSTATE_PAGE || mem_bytes > ZPSI_VMSTATE_MAX_RAM)
+	memset(m, 0, sizeof(*m));
+	if (mem_bytes % ZPSI_VMSTATE_PAGE || mem_bytes > ZPSI_VMSTATE_MAX_RAM || (!ram && mem_bytes))
 		return -EINVAL;
-	for (uint64_t p = 0; p < pages; p++)
-		present += !page_is_zero(ram + p * ZPSI_VMSTATE_PAGE);
-	b = calloc(1, hdr + present * ZPSI_VMSTATE_PAGE);
-	if (!b)
+	m->head_len = 24 + words * 8;
+	m->head = calloc(1, m->head_len);
+	m->iov = calloc(cap, sizeof(*m->iov));
+	if (!m->head || !m->iov) {
+		zpsi_vmstate_memory_free(m);
 		return -ENOMEM;
-	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
-	put_le(b + 4, ZPSI_VMSTATE_PAGE, 4);
-	put_le(b + 8, mem_bytes, 8);
-	put_le(b + 16, present, 8);
-	off = hdr;
+	}
+	m->iov[m->iovcnt++] = (struct iovec){ .iov_base = m->head, .iov_len = m->head_len };
 	for (uint64_t p = 0; p < pages; p++) {
 		const uint8_t *src = ram + p * ZPSI_VMSTATE_PAGE;
+		struct iovec *last = &m->iov[m->iovcnt - 1];
 
 		if (page_is_zero(src))
 			continue;
-		b[24 + p / 8] |= (uint8_t)(1u << (p % 8));
-		memcpy(b + off, src, ZPSI_VMSTATE_PAGE);
-		off += ZPSI_VMSTATE_PAGE;
+		m->head[24 + p / 8] |= (uint8_t)(1u << (p % 8));
+		present++;
+		if (m->iovcnt > 1 && (const uint8_t *)last->iov_base + last->iov_len == src) {
+			last->iov_len += ZPSI_VMSTATE_PAGE;
+			continue;
+		}
+		if (m->iovcnt == cap) {
+			struct iovec *n = reallocarray(m->iov, cap * 2, sizeof(*n));
+
+			if (!n) {
+				zpsi_vmstate_memory_free(m);
+				return -ENOMEM;
+			}
+			m->iov = n;
+			cap *= 2;
+		}
+		m->iov[m->iovcnt++] = (struct iovec){ .iov_base = (void *)src, .iov_len = ZPSI_VMSTATE_PAGE };
 	}
-	r = zpsi_mig_add_section(w, ZPSI_MIG_SEC_MEMORY, ZPSI_MIG_SEC_REQUIRED, b, off);
-	free(b);
+	put_le(m->head + 0, ZPSI_VMSTATE_LAYOUT, 4);
+	put_le(m->head + 4, ZPSI_VMSTATE_PAGE, 4);
+	put_le(m->head + 8, mem_bytes, 8);
+	put_le(m->head + 16, present, 8);
+	m->present = present;
+	return 0;
+}
+
+int zpsi_vmstate_add_memory(struct zpsi_mig_writer *w, const uint8_t *ram, uint64_t mem_bytes)
+{
+	struct zpsi_vmstate_memory m;
+	int r;
+
+	r = zpsi_vmstate_memory_iov(ram, mem_bytes, &m);
+	if (r < 0)
+		return r;
+	r = zpsi_mig_add_section_iov(w, ZPSI_MIG_SEC_MEMORY, ZPSI_MIG_SEC_REQUIRED, m.iov, m.iovcnt);
+	zpsi_vmstate_memory_free(&m);
 	return r;
 }
 

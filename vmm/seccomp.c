@@ -50,10 +50,11 @@ static const int vmm_allowed_syscalls[] = {
 	SCMP_SYS(newfstatat),		/* stdio (glibc 2.36 fstat) */
 	SCMP_SYS(ftruncate),		/* state file */
 	SCMP_SYS(fsync),		/* state file */
+	SCMP_SYS(fadvise64),		/* state file: drop its cached pages */
 	SCMP_SYS(close),		/* tear-down */
-	SCMP_SYS(mmap),			/* malloc, region page over guest RAM */
+	SCMP_SYS(mmap),			/* malloc, region page, state file (C6 wake) */
 	SCMP_SYS(munmap),
-	SCMP_SYS(mremap),		/* realloc of the migration record */
+	SCMP_SYS(mremap),		/* realloc (the record's small sections) */
 	SCMP_SYS(mprotect),		/* malloc arenas */
 	SCMP_SYS(madvise),		/* balloon, C6 releases RAM, thread exit */
 	SCMP_SYS(mincore),		/* resident RAM in the statistics */

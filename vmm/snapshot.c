@@ -175,31 +175,14 @@ static void vmm_psi_capture(struct vmm *vm, struct zpsi_psi_state *p)
 	p->captured_ns = zpsi_now_ns(CLOCK_REALTIME);
 }
 
-static int vmm_write_all(int fd, const uint8_t *buf, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t w = pwrite(fd, buf + off, len - off, (off_t)off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		off += (size_t)w;
-	}
-	if (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0)
-		return -errno;
-	return 0;
-}
-
 int vmm_snapshot_write(struct vmm *vm)
 {
 	struct zpsi_mig_writer w;
 	struct zpsi_psi_state psi;
 	struct zpsi_vmstate_vm vs = { 0 };
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	struct zpsi_vmstate_memory mem;
+	int fd = vmm_state_fd(vm);
+	uint64_t len = 0;
 	int r;
 
 	r = zpsi_mig_writer_init(&w);
@@ -246,16 +229,25 @@ int vmm_snapshot_write(struct vmm *vm)
 		vc.msr_value = val;
 		zpsi_vmstate_add_vcpu(&w, &vc);
 	}
-	zpsi_vmstate_add_memory(&w, vm->ram, vm->ram_size);
 
-	r = zpsi_mig_finish(&w, &buf, &len);
-	if (r < 0)
+	/* RAM goes from the guest's pages straight to the file: saving a VM
+	 * costs no memory the size of the VM (the vCPUs are paused, so the
+	 * pages hold still). */
+	r = zpsi_vmstate_memory_iov(vm->ram, vm->ram_size, &mem);
+	if (r < 0) {
+		zpsi_mig_writer_free(&w);
 		return vmm_errctx_set("building the migration record"), r;
-	r = vmm_write_all(vmm_state_fd(vm), buf, len);
-	free(buf);
+	}
+	r = zpsi_mig_finish_fd(&w, fd, ZPSI_MIG_SEC_MEMORY, ZPSI_MIG_SEC_REQUIRED, mem.iov, mem.iovcnt, &len);
+	zpsi_vmstate_memory_free(&mem);
+	if (r == 0 && (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0))
+		r = -errno;
 	if (r < 0)
-		vmm_errctx_set(vm->state_path ? vm->state_path : "state file");
-	return r;
+		return vmm_errctx_set(vm->state_path ? vm->state_path : "state file"), r;
+	/* The file is on disk: its page cache need not hold a second copy
+	 * of the guest's memory. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -263,7 +255,7 @@ int vmm_snapshot_write(struct vmm *vm)
 /* ---------------------------------------------------------------- */
 
 struct vmm_record {
-	uint8_t *buf;
+	uint8_t *buf;		/* the file, mapped read-only */
 	size_t len;
 	struct zpsi_mig_section secs[3 + ZPSI_VMSTATE_MAX_VCPUS];
 	size_t nsecs;
@@ -271,19 +263,26 @@ struct vmm_record {
 
 static void vmm_record_free(struct vmm_record *rec)
 {
-	free(rec->buf);
+	if (rec->buf)
+		munmap(rec->buf, rec->len);
 	rec->buf = NULL;
 }
 
-/* Read and validate a whole record from fd (hostile: sizes come from the
- * header only after its CRC has been checked). */
+/*
+ * Map and validate a whole record from fd (hostile: sizes come from the
+ * header only after its CRC has been checked).  Mapped, not read: the file
+ * is paged in as the checksum and the decoder walk it, and reading a
+ * hibernated VM back costs no second copy of its memory.  The files are
+ * zpsi-vmm's own (mode 0600) or the operator's; one truncated while mapped
+ * would fault, so the size is checked against the header first.
+ */
 static int vmm_record_read(int fd, struct vmm_record *rec)
 {
 	uint8_t hdr[ZPSI_MIG_HEADER_SIZE];
 	struct stat st;
 	uint64_t total;
 	ssize_t n;
-	size_t off = 0;
+	void *p;
 	int r;
 
 	n = pread(fd, hdr, sizeof(hdr), 0);
@@ -293,27 +292,18 @@ static int vmm_record_read(int fd, struct vmm_record *rec)
 	if (r < 0)
 		return vmm_errctx_set(zpsi_mig_strerror(r)), r;
 	/* Our records are never larger than RAM plus a little, nor than the
-	 * file: check before allocating what the header claims. */
+	 * file. */
 	if (total > ZPSI_VMSTATE_MAX_RAM + (64u << 20))
 		return vmm_errctx_set("state file too large"), -E2BIG;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if ((uint64_t)st.st_size < total)
 		return vmm_errctx_set(zpsi_mig_strerror(-ENODATA)), -ENODATA;
-	rec->buf = malloc(total);
-	if (!rec->buf)
-		return -ENOMEM;
-	while (off < total) {
-		n = pread(fd, rec->buf + off, total - off, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			vmm_record_free(rec);
-			return vmm_errctx_set("truncated state file"), n < 0 ? -errno : -ENODATA;
-		}
-		off += (size_t)n;
-	}
-	rec->len = total;
+	p = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return vmm_errctx_set("mapping the state file"), -errno;
+	rec->buf = p;
+	rec->len = (size_t)total;
 	r = zpsi_mig_parse(rec->buf, rec->len, zpsi_vmstate_known, rec->secs, ZPSI_ARRAY_SIZE(rec->secs),
 			   &rec->nsecs);
 	if (r < 0) {
@@ -381,6 +371,7 @@ int vmm_snapshot_reload(struct vmm *vm)
 		return r;
 	r = vmm_record_apply(vm, &rec);
 	vmm_record_free(&rec);
+	posix_fadvise(vmm_state_fd(vm), 0, 0, POSIX_FADV_DONTNEED);
 	return r;
 }
 

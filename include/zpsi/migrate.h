@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define ZPSI_MIG_MAGIC		"ZPSIMIG"	/* 8 bytes with its NUL */
 #define ZPSI_MIG_VERSION	1u
@@ -89,12 +90,26 @@ int zpsi_mig_writer_init(struct zpsi_mig_writer *w);
  * -EEXIST a second PSI section, -ENOMEM. */
 int zpsi_mig_add_section(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
 			 const void *data, size_t len);
+/* The same, the data gathered from iov[0..iovcnt). */
+int zpsi_mig_add_section_iov(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
+			     const struct iovec *iov, size_t iovcnt);
 /* A REQUIRED PSI section; -EINVAL if zpsi_mig_check_psi() refuses s. */
 int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s);
 /* Write the header and trailer.  On success *buf and *len own the record
  * (free() it) and w is empty; on failure w is freed. */
 int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len);
 void zpsi_mig_writer_free(struct zpsi_mig_writer *w);
+/*
+ * Write the record to fd from offset 0 with pwrite(), ending with one more
+ * section whose data is gathered from iov[0..iovcnt) as it is written --
+ * guest RAM goes to the file without a copy in memory.  The bytes are those
+ * zpsi_mig_finish() would give after zpsi_mig_add_section_iov() with the same
+ * arguments.  The caller truncates and syncs the file.  w is freed either
+ * way.  *written (if not NULL): the record's length.  Errors as
+ * zpsi_mig_add_section(), or -errno of a failed write.
+ */
+int zpsi_mig_finish_fd(struct zpsi_mig_writer *w, int fd, uint32_t type, uint32_t flags,
+		       const struct iovec *iov, size_t iovcnt, uint64_t *written);
 
 /*
  * Check a header alone (for streams): 0 and the total record length

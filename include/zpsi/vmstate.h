@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "zpsi/migrate.h"
 
@@ -92,6 +93,20 @@ void zpsi_vmstate_msr(const struct zpsi_vmstate_vcpu *v, uint32_t i, uint32_t *i
 
 /* RAM: mem_bytes a multiple of the page size. */
 int zpsi_vmstate_add_memory(struct zpsi_mig_writer *w, const uint8_t *ram, uint64_t mem_bytes);
+
+/* The memory section's data without copying RAM: iov[0] is the section's
+ * head (layout, size, count, bitmap of the non-zero pages), iov[1..] the
+ * runs of non-zero pages, pointing into ram -- for zpsi_mig_finish_fd().
+ * ram must not change until the section is written. */
+struct zpsi_vmstate_memory {
+	uint8_t *head;
+	size_t head_len;
+	struct iovec *iov;
+	size_t iovcnt;
+	uint64_t present;	/* non-zero pages */
+};
+int zpsi_vmstate_memory_iov(const uint8_t *ram, uint64_t mem_bytes, struct zpsi_vmstate_memory *m);
+void zpsi_vmstate_memory_free(struct zpsi_vmstate_memory *m);
 /* Write the section's pages into ram (mem_bytes must match the section);
  * zero_absent: also clear the pages the section omits (else the caller
  * guarantees ram is zero there).  The section is fully checked before ram
