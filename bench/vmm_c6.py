@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from zpsiutil import proc_status_kib, wait_until  # noqa: E402
+
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 MEM, TOUCH = (int(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 3 else (256, 200)
 VMM = os.path.join(build, "vmm", "zpsi-vmm")
@@ -27,29 +30,10 @@ if not os.access("/dev/kvm", os.R_OK | os.W_OK):
     sys.exit(0)
 
 
-def status(pid):
-    out = {}
-    for line in open("/proc/%d/status" % pid):
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "VmHWM"):
-            out[k] = int(v.split()[0])
-    return out
-
-
 def reset_hwm(pid):
     """Writing 5 to clear_refs resets VmHWM to the current RSS."""
     with open("/proc/%d/clear_refs" % pid, "w") as f:
         f.write("5")
-
-
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.005)
-    raise SystemExit("vmm c6: timed out waiting for " + what)
 
 
 tmp = tempfile.mkdtemp(prefix="zpsi-c6-")
@@ -62,14 +46,14 @@ try:
     def console():
         return open(out, errors="replace").read()
     wait_until(lambda: "workload: touched" in console() and "\nprogress " in console(), 120,
-               "the guest to write %d MiB" % TOUCH)
-    running = status(p.pid)["VmRSS"]
+               "the guest to write %d MiB" % TOUCH, "vmm c6")
+    running = proc_status_kib(p.pid)["VmRSS"]
     reset_hwm(p.pid)
     t0 = time.monotonic()
     p.send_signal(signal.SIGPWR)
-    wait_until(lambda: status(p.pid)["VmRSS"] < running // 4, 120, "the RSS to fall in C6")
+    wait_until(lambda: proc_status_kib(p.pid)["VmRSS"] < running // 4, 120, "the RSS to fall in C6")
     save_s = time.monotonic() - t0
-    c6 = status(p.pid)
+    c6 = proc_status_kib(p.pid)
     size = os.path.getsize(state)
     reset_hwm(p.pid)
     progress = console().count("\nprogress ")
@@ -77,7 +61,7 @@ try:
     p.send_signal(signal.SIGUSR1)
     wait_until(lambda: console().count("\nprogress ") > progress, 120, "progress after the wake")
     wake_s = time.monotonic() - t0
-    woken = status(p.pid)
+    woken = proc_status_kib(p.pid)
     print("C6 of a %d MiB guest with %d MiB written (zpsi-vmm, SIGPWR then SIGUSR1)" % (MEM, TOUCH))
     print("  running RSS (baseline)    %8.1f MiB" % (running / 1024))
     print("  save: peak RSS            %8.1f MiB   ratio %.2f   %.3f s, %.0f MiB/s of guest memory"
@@ -86,7 +70,7 @@ try:
           % (c6["VmRSS"] / 1024, c6["VmRSS"] / running, size / 2**20))
     print("  wake: peak RSS            %8.1f MiB   ratio %.2f   %.3f s to the guest's next progress line"
           % (woken["VmHWM"] / 1024, woken["VmHWM"] / running, wake_s))
-    print("  (the wake maps the state file: its page-cache pages count in RSS until unmapped)")
+    print("  (the wake maps the state file and drops each stretch from RSS once decoded)")
 finally:
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)

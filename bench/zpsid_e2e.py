@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from zpsiutil import wait_until  # noqa: E402
+
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 GUESTS, UPDATES, SEED_RATE = 10, 1000, 10000.0
 zpsid = os.path.join(build, "daemon", "zpsid")
@@ -57,16 +60,6 @@ def vmm_overhead_kib(pid, ram_kib):
             if size == ram_kib or size == 4 and ram:  # the region page splits the RAM mapping
                 ram += int(f[1])
     return total - ram, total
-
-
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise SystemExit("zpsid e2e: timed out waiting for " + what)
 
 
 try:

@@ -15,6 +15,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from zpsiutil import proc_status_kib  # noqa: E402
+
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 sizes = [int(x) for x in sys.argv[2:]] or [10, 1000, 10000]
 HZ = 100          # zpsid's sample rate
@@ -41,15 +44,6 @@ if max(sizes) + 64 > NOFILE:
 
 def cpu_ns(pid):
     return int(open("/proc/%d/schedstat" % pid).read().split()[0])  # single-threaded
-
-
-def status_kib(pid):
-    out = {}
-    for line in open("/proc/%d/status" % pid):
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
-            out[k] = int(v.split()[0])
-    return out
 
 
 def metrics(port):
@@ -79,7 +73,7 @@ def run(n):
         if out.returncode == 0:
             import json
             port = json.loads(out.stdout)["metrics_port"]
-    base = status_kib(d.pid)
+    base = proc_status_kib(d.pid)
     writers = []
     for k, first in enumerate(range(0, n, PER_WRITER)):
         writers.append(subprocess.Popen([testvmm, "--socket", sock, "--name", "sim%c" % (97 + k),
@@ -97,7 +91,7 @@ def run(n):
     m0, c0, t0 = metrics(port), cpu_ns(d.pid), time.monotonic()
     time.sleep(WINDOW)  # a measurement window, not a wait for a condition
     m1, c1, t1 = metrics(port), cpu_ns(d.pid), time.monotonic()
-    mem = status_kib(d.pid)
+    mem = proc_status_kib(d.pid)
     reads = m1["zpsid_region_reads_total"] - m0["zpsid_region_reads_total"]
     loop_s = m1["zpsid_sampler_seconds_total"] - m0["zpsid_sampler_seconds_total"]
     for w in writers:

@@ -66,11 +66,29 @@ static void fuzz_vcpu(const struct zpsi_mig_section *sec)
 	}
 }
 
+/* The stretches the decoder reports lie inside the section, in order. */
+struct consumed {
+	const struct zpsi_mig_section *sec;
+	const uint8_t *next;
+};
+
+static void on_consumed(void *ctx, const uint8_t *data, size_t len)
+{
+	struct consumed *c = ctx;
+
+	CHECK(len > 0 && data >= c->sec->data && data + len <= c->sec->data + c->sec->len);
+	CHECK(!c->next || data == c->next);
+	c->next = data + len;
+}
+
 static void fuzz_memory(const struct zpsi_mig_section *sec)
 {
+	struct consumed c = { .sec = sec };
+
 	memset(ram + FUZZ_RAM, 0xEE, GUARD);
-	if (zpsi_vmstate_decode_memory(sec, ram, FUZZ_RAM, true) < 0)
+	if (zpsi_vmstate_decode_memory_cb(sec, ram, FUZZ_RAM, true, on_consumed, &c) < 0)
 		return;
+	CHECK(!c.next || c.next == sec->data + sec->len);
 	for (unsigned i = 0; i < GUARD; i++)
 		CHECK(ram[FUZZ_RAM + i] == 0xEE);
 }

@@ -308,7 +308,13 @@ int zpsi_vmstate_add_memory(struct zpsi_mig_writer *w, const uint8_t *ram, uint6
 int zpsi_vmstate_decode_memory(const struct zpsi_mig_section *sec, uint8_t *ram, uint64_t mem_bytes,
 			       bool zero_absent)
 {
-	const uint8_t *b = sec->data, *bitmap, *data;
+	return zpsi_vmstate_decode_memory_cb(sec, ram, mem_bytes, zero_absent, NULL, NULL);
+}
+
+int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *ram, uint64_t mem_bytes,
+				  bool zero_absent, zpsi_vmstate_consumed_fn consumed, void *ctx)
+{
+	const uint8_t *b = sec->data, *bitmap, *data, *done;
 	uint64_t pages, words, present, count = 0;
 
 	if (sec->type != ZPSI_MIG_SEC_MEMORY || sec->len < 24 || !b || mem_bytes % ZPSI_VMSTATE_PAGE ||
@@ -323,7 +329,7 @@ int zpsi_vmstate_decode_memory(const struct zpsi_mig_section *sec, uint8_t *ram,
 	if (present > pages || sec->len != 24 + words * 8 + present * ZPSI_VMSTATE_PAGE)
 		return -EINVAL;
 	bitmap = b + 24;
-	data = bitmap + words * 8;
+	data = done = bitmap + words * 8;
 	for (uint64_t p = 0; p < words * 64; p++) {
 		bool set = bitmap[p / 8] & (1u << (p % 8));
 
@@ -339,9 +345,15 @@ int zpsi_vmstate_decode_memory(const struct zpsi_mig_section *sec, uint8_t *ram,
 		if (bitmap[p / 8] & (1u << (p % 8))) {
 			memcpy(dst, data, ZPSI_VMSTATE_PAGE);
 			data += ZPSI_VMSTATE_PAGE;
+			if (consumed && (size_t)(data - done) >= ZPSI_VMSTATE_CONSUMED_CHUNK) {
+				consumed(ctx, done, (size_t)(data - done));
+				done = data;
+			}
 		} else if (zero_absent) {
 			memset(dst, 0, ZPSI_VMSTATE_PAGE);
 		}
 	}
+	if (consumed && data > done)
+		consumed(ctx, done, (size_t)(data - done));
 	return 0;
 }

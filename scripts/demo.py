@@ -22,6 +22,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from zpsiutil import proc_status_kib, wait_until  # noqa: E402
+
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 ZPSID = os.path.join(build, "daemon", "zpsid")
 ZPSICTL = os.path.join(build, "daemon", "zpsictl")
@@ -95,21 +98,8 @@ def ctl(*args, json_out=True):
     return json.loads(r.stdout) if json_out else r.stdout
 
 
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise SystemExit("demo: timed out waiting for " + what)
-
-
 def rss_kib(pid):
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    return proc_status_kib(pid)["VmRSS"]
 
 
 def show_status():

@@ -310,7 +310,23 @@ static int vmm_record_read(int fd, struct vmm_record *rec)
 		vmm_record_free(rec);
 		return vmm_errctx_set(zpsi_mig_strerror(r)), r;
 	}
+	/* The checksum read every page; the decoder will read them again,
+	 * a stretch at a time, dropping each behind it. */
+	madvise(rec->buf, rec->len, MADV_DONTNEED);
 	return 0;
+}
+
+/* Decoded page data of the mapped record: out of this process's RSS (the
+ * page cache keeps it until the kernel needs the memory). */
+static void vmm_record_consumed(void *ctx, const uint8_t *data, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start, end;
+
+	(void)ctx;
+	start = ((uintptr_t)data + page - 1) & ~(page - 1);
+	end = ((uintptr_t)data + len) & ~(page - 1);
+	if (end > start)
+		madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 /* Memory and vCPU states from a record into a VM of the same shape. */
@@ -355,7 +371,7 @@ static int vmm_record_apply(struct vmm *vm, const struct vmm_record *rec)
 		return vmm_errctx_set("state file: a vCPU is missing"), -EINVAL;
 	/* Zero RAM the cheap way, then write only the pages the file holds. */
 	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
-	r = zpsi_vmstate_decode_memory(mem, vm->ram, vm->ram_size, false);
+	r = zpsi_vmstate_decode_memory_cb(mem, vm->ram, vm->ram_size, false, vmm_record_consumed, NULL);
 	if (r < 0)
 		return vmm_errctx_set("state file: bad memory section"), r;
 	return 0;

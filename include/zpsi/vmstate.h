@@ -113,6 +113,14 @@ void zpsi_vmstate_memory_free(struct zpsi_vmstate_memory *m);
  * is touched. */
 int zpsi_vmstate_decode_memory(const struct zpsi_mig_section *sec, uint8_t *ram, uint64_t mem_bytes,
 			       bool zero_absent);
+/* The same, telling consumed() about each stretch of the section's page
+ * data (about ZPSI_VMSTATE_CONSUMED_CHUNK bytes, in order, together all of
+ * it) once it has been copied: a caller reading from a mapped file can
+ * drop those pages as it goes. */
+#define ZPSI_VMSTATE_CONSUMED_CHUNK (2u << 20)
+typedef void (*zpsi_vmstate_consumed_fn)(void *ctx, const uint8_t *data, size_t len);
+int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *ram, uint64_t mem_bytes,
+				  bool zero_absent, zpsi_vmstate_consumed_fn consumed, void *ctx);
 
 /* Section types zpsi-vmm understands (for zpsi_mig_parse). */
 bool zpsi_vmstate_known(uint32_t type);

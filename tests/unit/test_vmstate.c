@@ -152,6 +152,54 @@ static void test_finish_fd_equals_finish(void **state)
 	close(fd);
 }
 
+struct consumed_log {
+	const uint8_t *next;	/* where the next stretch must start */
+	size_t total, calls;
+};
+
+static void on_consumed(void *ctx, const uint8_t *data, size_t len)
+{
+	struct consumed_log *log = ctx;
+
+	assert_ptr_equal(data, log->next);
+	assert_true(len > 0 && len % PAGE == 0);
+	log->next = data + len;
+	log->total += len;
+	log->calls++;
+}
+
+/* The decoder reports every page it copied, in order, in stretches. */
+static void test_decode_reports_consumed(void **state)
+{
+	struct zpsi_mig_section secs[4];
+	struct zpsi_mig_writer w;
+	struct consumed_log log = { 0 };
+	enum { BIG = 1024 };	/* 4 MiB: more than one stretch */
+	uint8_t *ram = calloc(BIG, PAGE), *back = calloc(BIG, PAGE), *rec;
+	size_t len, n;
+
+	(void)state;
+	assert_non_null(ram);
+	assert_non_null(back);
+	for (unsigned p = 0; p < BIG; p++)	/* two pages in three: 2.7 MiB */
+		if (p % 3)
+			ram[(size_t)p * PAGE + 7] = (uint8_t)p | 1;
+	writer_with_config(&w);
+	assert_int_equal(zpsi_vmstate_add_memory(&w, ram, (uint64_t)BIG * PAGE), 0);
+	assert_int_equal(zpsi_mig_finish(&w, &rec, &len), 0);
+	assert_int_equal(zpsi_mig_parse(rec, len, zpsi_vmstate_known, secs, 4, &n), 0);
+	log.next = secs[1].data + 24 + BIG / 8;
+	assert_int_equal(zpsi_vmstate_decode_memory_cb(&secs[1], back, (uint64_t)BIG * PAGE, true,
+						       on_consumed, &log), 0);
+	assert_int_equal(log.total, (size_t)(BIG - (BIG + 2) / 3) * PAGE);
+	assert_true(log.calls >= 2);
+	assert_ptr_equal(log.next, secs[1].data + secs[1].len);
+	assert_memory_equal(back, ram, (size_t)BIG * PAGE);
+	free(rec);
+	free(back);
+	free(ram);
+}
+
 /* Padding: a last section whose length is not a multiple of 8. */
 static void test_finish_fd_pads(void **state)
 {
@@ -215,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_finish_fd_equals_finish),
 		cmocka_unit_test(test_finish_fd_pads),
+		cmocka_unit_test(test_decode_reports_consumed),
 		cmocka_unit_test(test_finish_fd_errors),
 	};
 
