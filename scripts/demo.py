@@ -8,7 +8,7 @@ zpsi-vmm processes each boot a micro-VM running the `workload` payload with
 its own PSI profile and report path, and register with zpsid.  The demo then
 shows what an operator sees: `zpsictl status` as the profiles move, the cgroup
 files zpsid wrote, one VM put into C6 (state file, RSS) and woken, the
-aggregate as Prometheus text, and a clean stop.  It takes about 30 s.
+aggregate as Prometheus text, and a clean stop.  It takes about 15 s.
 
 Usage: demo.py [BUILD]"""
 import json
