@@ -446,21 +446,35 @@ struct mig_out {
 	uint32_t crc;
 };
 
+/*
+ * Memory another process may still write (zpsid stores into the shared
+ * region page while the VM is saved) must be checksummed and written from
+ * one read of it: each stretch is copied once, and both come from the copy.
+ */
+#define MIG_BOUNCE (64u << 10)
+
 static int mig_out_write(struct mig_out *o, const void *data, size_t len)
 {
-	const uint8_t *p = data;
+	static _Thread_local uint8_t bounce[MIG_BOUNCE];
+	const uint8_t *src = data;
 
-	o->crc = zpsi_crc32c(o->crc, data, len);
 	while (len) {
-		ssize_t n = pwrite(o->fd, p, len, (off_t)o->off);
+		size_t chunk = len < MIG_BOUNCE ? len : MIG_BOUNCE, done = 0;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		o->off += (uint64_t)n;
+		memcpy(bounce, src, chunk);
+		o->crc = zpsi_crc32c(o->crc, bounce, chunk);
+		while (done < chunk) {
+			ssize_t n = pwrite(o->fd, bounce + done, chunk - done, (off_t)o->off);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			done += (size_t)n;
+			o->off += (uint64_t)n;
+		}
+		src += chunk;
+		len -= chunk;
 	}
 	return 0;
 }
