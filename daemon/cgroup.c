@@ -230,6 +230,70 @@ bool cg_path_under_parent(const struct cg_mgr *m, const char *cgpath)
 	return cgpath[n] == '/' && cgpath[n + 1] != '\0';
 }
 
+bool cg_path_within(const char *path, const char *cgpath)
+{
+	size_t n = strlen(cgpath);
+
+	return strncmp(path, cgpath, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* One line of /proc/PID/cgroup is "ID:CONTROLLERS:PATH"; the line that
+ * counts is v2's "0::PATH" or, on v1, the one whose controller list has
+ * "cpu" (where the quota is enforced). */
+int cg_task_path(const struct cg_mgr *m, const char *procfile, char *out, size_t cap)
+{
+	char buf[4096], *line, *save = NULL;
+	int r;
+
+	if (m->mode == CG_NONE)
+		return -EOPNOTSUPP;
+	r = read_str(procfile, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		bool match;
+
+		if (!c2)
+			return -EBADMSG;
+		*c2 = '\0';
+		if (m->mode == CG_V2) {
+			match = strcmp(line, "0:") == 0;
+		} else {
+			char ctl[256];
+
+			snprintf(ctl, sizeof(ctl), "%s", c1 + 1);
+			for (char *p = ctl; *p; p++)
+				if (*p == ',')
+					*p = ' ';
+			match = word_in(ctl, "cpu");
+		}
+		if (!match)
+			continue;
+		if (c2[1] != '/' || strlen(c2 + 1) >= cap)
+			return -EBADMSG;
+		memcpy(out, c2 + 1, strlen(c2 + 1) + 1);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+bool cg_task_within(const struct cg_mgr *m, pid_t pid, const int32_t *tids, unsigned ntids,
+		    const char *cgpath)
+{
+	char file[64], path[512];
+
+	snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)pid);
+	if (cg_task_path(m, file, path, sizeof(path)) == 0 && cg_path_within(path, cgpath))
+		return true;
+	for (unsigned i = 0; i < ntids; i++) {
+		snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", (int)pid, (int)tids[i]);
+		if (cg_task_path(m, file, path, sizeof(path)) == 0 && cg_path_within(path, cgpath))
+			return true;
+	}
+	return false;
+}
+
 int cg_vm_create(const struct cg_mgr *m, const char *name, char **cgpath_out)
 {
 	char cg[512];

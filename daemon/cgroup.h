@@ -33,6 +33,19 @@ int cg_mgr_init(struct cg_mgr *m, enum cg_mode mode, const char *root, const cha
 /* Is `cgpath` (a cgroup path, "/zpsi/vm0") strictly below the parent? */
 bool cg_path_under_parent(const struct cg_mgr *m, const char *cgpath);
 
+/* Is `path` the cgroup `cgpath` or one below it? */
+bool cg_path_within(const char *path, const char *cgpath);
+
+/* The task's cgroup path in the hierarchy that enforces the CPU quota (v2:
+ * the unified one, v1: the one with "cpu"), from a /proc/.../cgroup file.
+ * -ENOENT no such line, -EBADMSG a malformed file. */
+int cg_task_path(const struct cg_mgr *m, const char *procfile, char *out, size_t cap);
+
+/* Does the process (its main thread) or one of the listed threads run in
+ * `cgpath` or below?  What makes a cgroup a VMM's own to name. */
+bool cg_task_within(const struct cg_mgr *m, pid_t pid, const int32_t *tids, unsigned ntids,
+		    const char *cgpath);
+
 /* mkdir PARENT/NAME in every hierarchy (an existing one is reused).
  * *cgpath_out is malloc'ed. */
 int cg_vm_create(const struct cg_mgr *m, const char *name, char **cgpath_out);

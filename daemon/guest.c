@@ -184,10 +184,16 @@ static int map_region(int fd, struct zpsi_region **out)
 {
 	struct zpsi_region *r;
 	struct stat st;
-	int e;
+	int e, seals;
 
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)ZPSI_REGION_PAGE_SIZE)
 		return -EBADF;
+	/* The sender keeps the fd: a file it could shrink after we map it
+	 * would raise SIGBUS in zpsid's sampler.  Only a memfd sealed against
+	 * shrinking is mapped (zpsi_region_create_memfd seals it). */
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return -EPERM;
 	e = zpsi_region_map(fd, 0, &r);
 	if (e < 0)
 		return -EBADF;
@@ -207,6 +213,20 @@ static bool tid_of(pid_t pid, int32_t tid)
 	return access(path, F_OK) == 0;
 }
 
+/* A VMM names its own cgroup; no two guests may share one, nor nest one in
+ * another's, or one VM's quota would throttle the other. */
+static const struct guest *cgroup_holder(const struct zpsid *d, const char *name, const char *cgpath)
+{
+	for (uint32_t i = 0; i < d->by_id_cap; i++) {
+		const struct guest *g = d->by_id[i];
+
+		if (g && g->cgroup && strcmp(g->name, name) != 0 &&
+		    (cg_path_within(g->cgroup, cgpath) || cg_path_within(cgpath, g->cgroup)))
+			return g;
+	}
+	return NULL;
+}
+
 static void setup_cgroup(struct zpsid *d, struct guest *g, const struct zpsi_ctl_hello *h)
 {
 	int r;
@@ -218,6 +238,17 @@ static void setup_cgroup(struct zpsid *d, struct guest *g, const struct zpsi_ctl
 			g->cgroup = strdup(h->cgroup);
 			g->cgroup_created = false;
 		} else {
+			char want[512];
+			const struct guest *holder;
+
+			snprintf(want, sizeof(want), "%s/%s", d->cg.parent, g->name);
+			holder = cgroup_holder(d, g->name, want);
+			if (holder) {
+				log_err("%s: cannot use %s: it overlaps %s's cgroup %s", g->name, want,
+					holder->name, holder->cgroup);
+				g->enforce_error = -EBUSY;
+				return;
+			}
 			r = cg_vm_create(&d->cg, g->name, &g->cgroup);
 			if (r < 0) {
 				log_err("%s: cannot create its cgroup: %s", g->name, strerror(-r));
@@ -249,7 +280,8 @@ void guest_hello(struct zpsid *d, struct conn *c, const struct zpsi_ctl_msg *m, 
 	close(region_fd);
 	if (r < 0) {
 		conn_send_error(d, c, m->seq, r, r == -EBADMSG ? "the region has no ZIMEPSI magic"
-						     : "the fd is not a mappable file of >= 4096 bytes");
+						 : r == -EPERM ? "the region fd is not sealed with F_SEAL_SHRINK"
+						 : "the fd is not a mappable file of >= 4096 bytes");
 		goto refuse;
 	}
 	if (h->proto != ZPSI_CTL_PROTO_VERSION) {
@@ -268,10 +300,24 @@ void guest_hello(struct zpsid *d, struct conn *c, const struct zpsi_ctl_msg *m, 
 			conn_send_error(d, c, m->seq, r, "thread %d is not one of pid %d's", h->tids[i], h->pid);
 			goto refuse;
 		}
-	if (h->cgroup[0] && d->cg.mode != CG_NONE && !cg_path_under_parent(&d->cg, h->cgroup)) {
+	if (h->cgroup[0] && d->cg.mode != CG_NONE) {
+		const struct guest *holder;
+
 		r = -EPERM;
-		conn_send_error(d, c, m->seq, r, "cgroup %s is not under %s", h->cgroup, d->cg.parent);
-		goto refuse;
+		if (!cg_path_under_parent(&d->cg, h->cgroup)) {
+			conn_send_error(d, c, m->seq, r, "cgroup %s is not under %s", h->cgroup, d->cg.parent);
+			goto refuse;
+		}
+		if (!cg_task_within(&d->cg, h->pid, h->tids, h->ntids, h->cgroup)) {
+			conn_send_error(d, c, m->seq, r, "pid %d does not run in cgroup %s", h->pid, h->cgroup);
+			goto refuse;
+		}
+		holder = cgroup_holder(d, h->name, h->cgroup);
+		if (holder) {
+			conn_send_error(d, c, m->seq, r, "cgroup %s overlaps %s's (%s)", h->cgroup, holder->name,
+					holder->cgroup);
+			goto refuse;
+		}
 	}
 	g = guest_by_name(d, h->name);
 	if (g && g->conn) {

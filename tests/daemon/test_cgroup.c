@@ -67,6 +67,37 @@ static void test_names_and_paths(void **state)
 	assert_false(cg_path_under_parent(&m, "/other/vm0"));
 }
 
+/* /proc/PID/cgroup as the kernel writes it, v1 and v2, and hostile forms */
+static void test_task_path(void **state)
+{
+	char dir[] = "/tmp/proc-cgroup-XXXXXX", f[512], out[64];
+	struct cg_mgr v1 = { .mode = CG_V1 }, v2 = { .mode = CG_V2 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(f, sizeof(f), "%s/cgroup", dir);
+	put(dir, "cgroup", "12:memory:/zpsi/a\n4:cpu,cpuacct:/zpsi/vm0/vcpu\n1:name=systemd:/x\n0::/unified\n");
+	assert_int_equal(cg_task_path(&v1, f, out, sizeof(out)), 0);
+	assert_string_equal(out, "/zpsi/vm0/vcpu");
+	assert_int_equal(cg_task_path(&v2, f, out, sizeof(out)), 0);
+	assert_string_equal(out, "/unified");
+	assert_true(cg_path_within("/zpsi/vm0/vcpu", "/zpsi/vm0"));
+	assert_true(cg_path_within("/zpsi/vm0", "/zpsi/vm0"));
+	assert_false(cg_path_within("/zpsi/vm01", "/zpsi/vm0"));
+	assert_false(cg_path_within("/zpsi", "/zpsi/vm0"));
+	/* "cpuset" and "cpuacct" alone are not "cpu" */
+	put(dir, "cgroup", "3:cpuset:/a\n2:cpuacct:/b\n");
+	assert_int_equal(cg_task_path(&v1, f, out, sizeof(out)), -ENOENT);
+	put(dir, "cgroup", "garbage without colons\n");
+	assert_int_equal(cg_task_path(&v1, f, out, sizeof(out)), -EBADMSG);
+	put(dir, "cgroup", "0::relative\n");
+	assert_int_equal(cg_task_path(&v2, f, out, sizeof(out)), -EBADMSG);
+	put(dir, "cgroup", "0::/a-path-longer-than-the-buffer-we-give-it-is-refused-not-cut-short\n");
+	assert_int_equal(cg_task_path(&v2, f, out, sizeof(out)), -EBADMSG);
+	unlink(f);
+	rmdir(dir);
+}
+
 static void test_v2_simulated_tree(void **state)
 {
 	char root[] = "/tmp/simulated-cgroup2-XXXXXX", dir[256], buf[128];
@@ -218,6 +249,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names_and_paths),
+		cmocka_unit_test(test_task_path),
 		cmocka_unit_test(test_v2_simulated_tree),
 		cmocka_unit_test(test_v1_real),
 		cmocka_unit_test(test_v2_real_mount),

@@ -9,10 +9,11 @@ share); C3 drops the quota to the kernel's minimum; the cgroup goes away with
 the VM.  cgroup v2 at /sys/fs/cgroup/unified (no controllers on this host):
 the cgroup is created and the process really moved, and zpsid reports that
 cpu.max/memory.high cannot be enforced there."""
+import json
 import os
 import time
 
-from zpsidtest import Zpsid, TestVmm, tmpdir, wait_until, check, skip
+from zpsidtest import Zpsid, TestVmm, tmpdir, wait_until, check, skip, ask, hello_packet, memfd_region
 
 V1 = "/sys/fs/cgroup"
 if os.geteuid() != 0:
@@ -76,6 +77,40 @@ try:
     ratio = (thread_cpu_ns(vm.proc.pid, tids[0]) - c0) / (time.monotonic_ns() - t0)
     # the quota is an upper bound the kernel enforces per 100 ms period
     check(ratio <= 0.6, "a 50 %% quota let the thread use %.2f of a CPU" % ratio)
+
+    # A VMM may bring its own cgroup only if it runs in it and no other guest
+    # holds it: otherwise one VMM could have zpsid throttle another VM.
+    def hello_from(name, cgroup, join=None):
+        """A child process (optionally moved into JOIN first) says hello."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if join:
+                    for h in ("cpu", "memory"):
+                        with open(os.path.join(V1, h, parent, join, "cgroup.procs"), "w") as f:
+                            f.write(str(os.getpid()))
+                rep = ask(d.raw_conn(), hello_packet(name, cgroup=cgroup), [memfd_region()])
+                os.write(w, json.dumps(rep).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        rep = json.loads(os.read(r, 65536))
+        os.close(r)
+        os.waitpid(pid, 0)
+        return rep
+    for h in ("cpu", "memory"):
+        os.mkdir(os.path.join(V1, h, parent, "own"))
+    rep = hello_from("thief", "/%s/burn" % parent)
+    check(rep["error"] == "EPERM" and "does not run in" in rep["message"], "another VM's cgroup: %r" % rep)
+    rep = hello_from("thief", "/%s/burn" % parent, join="burn")
+    check(rep["error"] == "EPERM" and "overlaps burn's" in rep["message"], "a held cgroup: %r" % rep)
+    rep = hello_from("thief", "/" + parent)
+    check(rep["error"] == "EPERM" and "is not under" in rep["message"], "the parent itself: %r" % rep)
+    rep = hello_from("owner", "/%s/own" % parent, join="own")
+    check(rep["type"] == "welcome", "its own cgroup is accepted: %r" % rep)
+    wait_until(lambda: "owner" not in d.guests(), what="the exited owner to be removed")
+    check(read(cg_cpu + "/cpu.cfs_quota_us") == "50000", "burn's quota untouched")
 
     d.ctl("set", "burn", "power", "C3")
     check(read(cg_cpu + "/cpu.cfs_quota_us") == "1000", "C3 releases the CPU allocation")

@@ -5,14 +5,13 @@ mistyped packets, fd flooding, a hello that lies about its pid or passes a bad
 region, a name taken over with a wrong token, a peer with the wrong uid, and
 garbage-writing or flooding guests.  Each is refused with the right error, no
 fd leaks, and the well-behaved guest beside them is never disturbed."""
-import array
 import json
-import mmap
 import os
 import socket
 import struct
 
-from zpsidtest import Zpsid, TestVmm, tmpdir, wait_until, check, fail, expected_aggregate_bp
+from zpsidtest import (Zpsid, TestVmm, tmpdir, wait_until, check, fail, expected_aggregate_bp, ask, hello_packet,
+                       memfd_region)
 
 tmp = tmpdir()
 os.chmod(tmp, 0o755)  # so that the foreign uid below reaches the socket
@@ -20,22 +19,8 @@ d = Zpsid(tmp, "-o", "socket_mode=0666").start()
 good = TestVmm(d, "good", "--psi", "2000", "--weight", "3")
 hostile = [TestVmm(d, "h-" + m, "--hostile", m, "--psi", "5000") for m in ("nan", "torn", "backwards", "flood")]
 wait_until(lambda: len(d.guests()) == 5, what="five guests")
-
-
-def conn():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.connect(d.sock)
-    s.settimeout(10)
-    return s
-
-
-def ask(s, raw, fds=()):
-    if fds:
-        s.sendmsg([raw], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    else:
-        s.send(raw)
-    data = s.recv(70000)
-    return json.loads(data) if data else None
+conn = d.raw_conn
+hello = hello_packet
 
 
 def expect_error(s, raw, err, fds=()):
@@ -87,30 +72,16 @@ wait_until(lambda: closed(s), what="a persistent offender to be cut off")
 s.close()
 
 
-def memfd_region(magic=True):
-    fd = os.memfd_create("hostile-region")
-    os.ftruncate(fd, 4096)
-    if magic:
-        m = mmap.mmap(fd, 4096)
-        m[0:8] = b"ZIMEPSI\0"
-        m.close()
-    return fd
-
-
-def hello(name, pid=None, token=None):
-    h = {"type": "hello", "seq": 1, "proto": 1, "name": name, "pid": pid or os.getpid(),
-         "weight": 1, "vcpus": 1, "memory_bytes": 1 << 20}
-    if token:
-        h["resume_token"] = token
-    return json.dumps(h).encode()
-
-
 rfd = memfd_region()
 expect_error(conn(), hello("liar", pid=1), "EPERM", [rfd])              # not its pid
 expect_error(conn(), hello("nofd"), "EBADF")                           # no region
 r, w = os.pipe()
 expect_error(conn(), hello("pipe"), "EBADF", [r])                      # not a file
 expect_error(conn(), hello("nomagic"), "EBADMSG", [memfd_region(False)])
+# an unsealed region could be truncated under zpsid's mapping (SIGBUS): refused
+unsealed = memfd_region(sealed=False)
+expect_error(conn(), hello("unsealed"), "EPERM", [unsealed])
+os.ftruncate(unsealed, 0)
 expect_error(conn(), hello("good"), "EEXIST", [rfd])                   # a connected name
 # a detached name cannot be taken with a wrong token
 good.proc.send_signal(19)  # SIGSTOP: alive, silent

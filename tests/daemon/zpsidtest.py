@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Helpers for zpsid's tests: start zpsid and simulated VMMs (zpsi-test-vmm),
 wait for conditions by polling (never a fixed sleep), ask zpsictl."""
+import array
 import atexit
+import fcntl
 import json
+import mmap
 import os
 import signal
 import socket
@@ -124,6 +127,46 @@ class Zpsid:
 
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def raw_conn(self):
+        """A control connection of our own, to speak the protocol by hand."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(self.sock)
+        s.settimeout(10)
+        return s
+
+
+def ask(s, raw, fds=()):
+    """Send one packet (with fds) and return the decoded answer, None on EOF."""
+    if fds:
+        s.sendmsg([raw], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        s.send(raw)
+    data = s.recv(70000)
+    return json.loads(data) if data else None
+
+
+def memfd_region(magic=True, sealed=True):
+    """A region page as a VMM would pass it (or a flawed one)."""
+    fd = os.memfd_create("test-region", os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, 4096)
+    if magic:
+        m = mmap.mmap(fd, 4096)
+        m[0:8] = b"ZIMEPSI\0"
+        m.close()
+    if sealed:
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    return fd
+
+
+def hello_packet(name, pid=None, token=None, cgroup=None):
+    h = {"type": "hello", "seq": 1, "proto": 1, "name": name, "pid": pid or os.getpid(),
+         "weight": 1, "vcpus": 1, "memory_bytes": 1 << 20}
+    if token:
+        h["resume_token"] = token
+    if cgroup:
+        h["cgroup"] = cgroup
+    return json.dumps(h).encode()
 
 
 class TestVmm:
