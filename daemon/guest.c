@@ -452,8 +452,6 @@ void guest_detach(struct zpsid *d, struct guest *g, const char *why)
 
 void guest_remove(struct zpsid *d, struct guest *g, const char *why)
 {
-	char path[512];
-
 	if (g->pending != PENDING_NONE)
 		pending_fail(d, g, -ENOENT, "the VM was removed");
 	zpsi_registry_unregister(d->reg, g->id);
@@ -463,8 +461,7 @@ void guest_remove(struct zpsid *d, struct guest *g, const char *why)
 		if (r < 0)
 			log_warn("%s: cgroup %s not removed: %s", g->name, g->cgroup, strerror(-r));
 	}
-	snprintf(path, sizeof(path), "%s/snapshots/%s.c6", d->cfg.state_dir, g->name);
-	unlink(path);
+	snapshot_drop(d, g);
 	if (g->conn) {
 		g->conn->guest = NULL;
 		conn_kill(d, g->conn, NULL);
@@ -669,7 +666,7 @@ void guest_tick(struct zpsid *d)
 		if (!g)
 			continue;
 		if (g->pending == PENDING_POWER && now >= g->pending_deadline_ns)
-			pending_fail(d, g, -ETIMEDOUT, "the VMM did not answer in time");
+			pending_client_timeout(d, g);
 		if (!g->conn && g->detached_ns &&
 		    now - g->detached_ns >= d->cfg.reconnect_grace_s * ZPSI_NSEC_PER_SEC)
 			guest_remove(d, g, "its VMM did not come back in time");

@@ -5,10 +5,14 @@
  * answers with an ack, or the command fails after command_timeout.
  *
  * C6's snapshot file is created by zpsid in its own state directory and only
- * its fd is passed: the VMM never needs to write anywhere else.
+ * its fd is passed: the VMM never needs to write anywhere else.  The file is
+ * removed only when the VMM has said it is not in C6 (a refused or failed
+ * C6, a finished wake, a VMM that comes back running) or with the guest:
+ * a C6 still being written when zpsid stops waiting may yet complete.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,7 +83,11 @@ int send_command(struct zpsid *d, struct guest *g, enum pending_kind kind, uint6
 		fd = value == ZPSI_POWER_C6
 			? open(m.u.power.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)
 			: open(m.u.power.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
+		/* No file of ours: the VMM hibernated into its own (SIGPWR)
+		 * and wakes from it without one. */
+		if (fd < 0 && errno == ENOENT && value == ZPSI_POWER_C0)
+			m.u.power.path[0] = '\0';
+		else if (fd < 0)
 			return -errno;
 	}
 	r = conn_send(d, g->conn, &m, fd);
@@ -119,6 +127,7 @@ static void finish(struct zpsid *d, struct guest *g, int err, const char *msg)
 
 	g->pending = PENDING_NONE;
 	g->pending_client = NULL;
+	g->pending_timed_out = false;
 	if (!client || client->dead)
 		return;
 	if (err)
@@ -127,14 +136,35 @@ static void finish(struct zpsid *d, struct guest *g, int err, const char *msg)
 		api_reply_guest(d, client, seq, g);
 }
 
-void pending_fail(struct zpsid *d, struct guest *g, int err, const char *why)
+void snapshot_drop(struct zpsid *d, struct guest *g)
 {
 	char path[512];
 
-	if (g->pending == PENDING_POWER && g->pending_power == ZPSI_POWER_C6) {
-		snapshot_path(d, g, path, sizeof(path));
-		unlink(path);	/* a partial snapshot is worth nothing */
-	}
+	snapshot_path(d, g, path, sizeof(path));
+	if (unlink(path) == 0)
+		log_debug("%s: snapshot %s removed", g->name, path);
+}
+
+/* zpsid stops waiting for the VMM but the command goes on: the client
+ * hears ETIMEDOUT; the guest's state follows the VMM's eventual answer. */
+void pending_client_timeout(struct zpsid *d, struct guest *g)
+{
+	struct conn *client = g->pending_client;
+
+	if (g->pending_timed_out)
+		return;
+	g->pending_timed_out = true;
+	g->pending_client = NULL;
+	log_warn("%s: the VMM has not finished %s in %u s; still waiting for it", g->name,
+		 zpsi_ctl_power_name(g->pending_power), d->cfg.command_timeout_s);
+	if (client && !client->dead)
+		conn_send_error(d, client, g->pending_client_seq, -ETIMEDOUT,
+				"the VMM has not finished %s in %u s; the command goes on (see zpsictl guest %s)",
+				zpsi_ctl_power_name(g->pending_power), d->cfg.command_timeout_s, g->name);
+}
+
+void pending_fail(struct zpsid *d, struct guest *g, int err, const char *why)
+{
 	log_warn("%s: %s failed: %s", g->name, zpsi_ctl_power_name(g->pending_power), why);
 	d->commands_failed++;
 	finish(d, g, err, why);
@@ -144,7 +174,6 @@ void power_ack(struct zpsid *d, struct guest *g, const struct zpsi_ctl_msg *m)
 {
 	const struct zpsi_ctl_ack *a = &m->u.ack;
 	uint8_t from;
-	char path[512];
 
 	if (!g)
 		return;
@@ -160,18 +189,28 @@ void power_ack(struct zpsid *d, struct guest *g, const struct zpsi_ctl_msg *m)
 
 		snprintf(why, sizeof(why), "the VMM refused: %s%s%s", zpsi_ctl_errno_name(a->error),
 			 a->message[0] ? ": " : "", a->message);
+		/* The VMM answers when it is done: a C6 that did not happen
+		 * left a partial file. */
+		if (g->pending_power == ZPSI_POWER_C6 && a->has_power && a->power != ZPSI_POWER_C6)
+			snapshot_drop(d, g);
+		if (a->has_power && a->power != g->power) {
+			g->power = a->power;
+			zpsi_registry_set_power(d->reg, g->id, g->power, true, zpsi_mono_ns());
+			guest_decide(d, g, true);
+			d->state_urgent = true;
+		}
 		pending_fail(d, g, -a->error, why);
 		return;
 	}
 	from = g->power;
 	g->power = g->pending_power;
 	zpsi_registry_set_power(d->reg, g->id, g->power, true, zpsi_mono_ns());
-	if (from == ZPSI_POWER_C6 && g->power == ZPSI_POWER_C0) {
-		snapshot_path(d, g, path, sizeof(path));
-		unlink(path);
-	}
-	log_notice("%s: %s -> %s%s", g->name, zpsi_ctl_power_name(from), zpsi_ctl_power_name(g->power),
-		   a->bytes ? " (snapshot written)" : "");
+	if (from == ZPSI_POWER_C6 && g->power == ZPSI_POWER_C0)
+		snapshot_drop(d, g);
+	if (g->power == ZPSI_POWER_C6 && a->bytes)
+		log_notice("%s: %s -> C6 (%" PRIu64 " bytes saved)", g->name, zpsi_ctl_power_name(from), a->bytes);
+	else
+		log_notice("%s: %s -> %s", g->name, zpsi_ctl_power_name(from), zpsi_ctl_power_name(g->power));
 	guest_decide(d, g, true);	/* release or restore the CPU allocation */
 	d->state_urgent = true;
 	finish(d, g, 0, NULL);

@@ -126,6 +126,7 @@ struct guest {
 	uint32_t pending_seq;
 	uint8_t pending_power;
 	uint64_t pending_deadline_ns;
+	bool pending_timed_out;		/* the client heard ETIMEDOUT; still waiting */
 	uint64_t pending_value;
 	struct conn *pending_client;	/* who asked (zpsictl), or NULL */
 	uint32_t pending_client_seq;
@@ -238,6 +239,9 @@ void guests_free(struct zpsid *d);
 int power_request(struct zpsid *d, struct guest *g, uint8_t state, struct conn *client, uint32_t client_seq);
 void power_ack(struct zpsid *d, struct guest *g, const struct zpsi_ctl_msg *m);
 void pending_fail(struct zpsid *d, struct guest *g, int err, const char *why);
+void pending_client_timeout(struct zpsid *d, struct guest *g);
+/* Remove the guest's C6 file in the state directory, if there is one. */
+void snapshot_drop(struct zpsid *d, struct guest *g);
 int send_command(struct zpsid *d, struct guest *g, enum pending_kind kind, uint64_t value,
 		 struct conn *client, uint32_t client_seq);
 

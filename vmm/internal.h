@@ -156,6 +156,12 @@ struct vmm {
 	bool seccomp_on;
 	bool restored;			/* created from a state file */
 	char crash[160];		/* why the guest crashed, for the caller */
+	/* A host operation (C6, a wake from C6) that failed while the VM
+	 * lives on: counted, so that the link and the signal loop can tell
+	 * this failure from an earlier one. */
+	unsigned op_failures;
+	char op_error[160];
+	uint64_t snapshot_bytes;	/* the last state file written */
 	uint64_t wakes, parks, hibernations;
 };
 

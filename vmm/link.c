@@ -26,7 +26,6 @@
 #define LINK_CONNECT_MS		2000
 #define LINK_BACKOFF_MIN_NS	(100 * 1000000ull)
 #define LINK_BACKOFF_MAX_NS	(5 * ZPSI_NSEC_PER_SEC)
-#define LINK_COMMAND_NS		(9 * ZPSI_NSEC_PER_SEC)	/* zpsid waits 10 s */
 #define LINK_POLL_BUSY_MS	5	/* while a command is under way */
 #define LINK_REPORT_NS		(1 * ZPSI_NSEC_PER_SEC)	/* rss and balloon */
 
@@ -42,11 +41,13 @@ struct vmm_link {
 	uint64_t backoff_ns, next_try_ns;
 	bool ever_connected;
 
-	/* a power command under way: acked when the VM gets there */
+	/* A power command under way: acked when the VM gets there or the
+	 * attempt fails, never before - a C6 that is still being written
+	 * must not be reported as failed (zpsid would drop the file). */
 	bool pending;
 	uint32_t pending_seq;
 	uint8_t pending_power;
-	uint64_t pending_deadline_ns;
+	unsigned pending_failures;	/* vmm_op_failures() when it began */
 
 	uint8_t reported_power;		/* 0xFF: nothing reported on this connection */
 	uint64_t reported_balloon, reported_rss, next_report_ns;
@@ -111,17 +112,23 @@ static int link_send(struct vmm_link *l, const struct zpsi_ctl_msg *m)
 	return r;
 }
 
-static void link_ack(struct vmm_link *l, uint32_t re, int err, const char *message)
+static void link_ack_bytes(struct vmm_link *l, uint32_t re, int err, const char *message, uint64_t bytes)
 {
 	struct zpsi_ctl_msg a = { .type = ZPSI_CTL_ACK, .re = re };
 
 	a.u.ack.ok = err == 0;
 	a.u.ack.error = err;
+	a.u.ack.bytes = bytes;
 	a.u.ack.has_power = true;
 	a.u.ack.power = link_actual_power(l->vm);
 	if (message)
 		snprintf(a.u.ack.message, sizeof(a.u.ack.message), "%s", message);
 	(void)link_send(l, &a);
+}
+
+static void link_ack(struct vmm_link *l, uint32_t re, int err, const char *message)
+{
+	link_ack_bytes(l, re, err, message, 0);
 }
 
 /* Report what changed since the last report on this connection. */
@@ -233,6 +240,8 @@ static void link_on_power(struct vmm_link *l, const struct zpsi_ctl_msg *m, int 
 		link_ack(l, m->seq, 0, NULL);
 		return;
 	}
+	/* taken before the request: a failure from here on is this one's */
+	l->pending_failures = vmm_op_failures(vm, NULL, 0, NULL);
 	switch (to) {
 	case ZPSI_POWER_C3:
 		zpsi_closep(&fd);
@@ -260,26 +269,36 @@ static void link_on_power(struct vmm_link *l, const struct zpsi_ctl_msg *m, int 
 	l->pending = true;
 	l->pending_seq = m->seq;
 	l->pending_power = to;
-	l->pending_deadline_ns = zpsi_mono_ns() + LINK_COMMAND_NS;
 	link_log(l, 6, "zpsid: entering %s", zpsi_ctl_power_name(to));
 }
 
 static void link_check_pending(struct vmm_link *l)
 {
+	char why[160];
+	uint64_t bytes;
 	const char *crash;
+	uint8_t now;
 
 	if (!l->pending)
 		return;
-	if (link_actual_power(l->vm) == l->pending_power) {
+	if (vmm_op_failures(l->vm, why, sizeof(why), &bytes) != l->pending_failures) {
 		l->pending = false;
-		link_ack(l, l->pending_seq, 0, NULL);
+		link_ack(l, l->pending_seq, EIO, why);
+		link_report(l, false);
+		return;
+	}
+	now = link_actual_power(l->vm);
+	/* a woken guest may halt again at once: C1 is its own, not a failure */
+	if (now == l->pending_power || (l->pending_power == ZPSI_POWER_C0 && now == ZPSI_POWER_C1)) {
+		l->pending = false;
+		link_ack_bytes(l, l->pending_seq, 0, NULL, l->pending_power == ZPSI_POWER_C6 ? bytes : 0);
 		link_report(l, false);
 		return;
 	}
 	crash = vmm_crash_reason(l->vm);
-	if (crash[0] || zpsi_mono_ns() >= l->pending_deadline_ns) {
+	if (crash[0]) {	/* the VM is ending */
 		l->pending = false;
-		link_ack(l, l->pending_seq, crash[0] ? EIO : ETIMEDOUT, crash[0] ? crash : "timed out");
+		link_ack(l, l->pending_seq, EIO, crash);
 	}
 }
 

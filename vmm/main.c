@@ -374,11 +374,20 @@ static void control_loop(struct vmm *vm, int sigfd, bool have_state_file, struct
 {
 	struct pollfd pfd[3] = { { .fd = sigfd, .events = POLLIN }, { .fd = vmm_done_fd(vm), .events = POLLIN },
 				 { .fd = -1, .events = POLLIN } };
+	unsigned failures = vmm_op_failures(vm, NULL, 0, NULL);
+	uint64_t watch_until = 0;	/* a local C6 or wake is under way */
 
 	for (;;) {
 		struct signalfd_siginfo si;
 		int timeout = -1;
+		char why[160];
 
+		if (vmm_op_failures(vm, why, sizeof(why), NULL) != failures) {
+			failures = vmm_op_failures(vm, why, sizeof(why), NULL);
+			fprintf(stderr, "zpsi-vmm: %s; the VM lives on\n", why);
+		}
+		if (watch_until && zpsi_mono_ns() < watch_until)
+			timeout = 50;
 		if (link) {
 			vmm_link_tick(link);
 			pfd[2].fd = vmm_link_fd(link);
@@ -395,6 +404,8 @@ static void control_loop(struct vmm *vm, int sigfd, bool have_state_file, struct
 			vmm_link_event(link);
 		if (!(pfd[0].revents & POLLIN) || read(sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
+		if (si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGPWR)
+			watch_until = zpsi_mono_ns() + 60 * ZPSI_NSEC_PER_SEC;
 		switch (si.ssi_signo) {
 		case SIGUSR1:
 			if (vmm_request(vm, VMM_REQ_WAKE) == -EPERM)

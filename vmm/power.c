@@ -159,6 +159,27 @@ static void vmm_do_pause(struct vmm *vm)
 	vmm_pause_all(vm);
 }
 
+/* vm->lock held */
+static void vmm_op_failed(struct vmm *vm, const char *what, int err)
+{
+	snprintf(vm->op_error, sizeof(vm->op_error), "%s (%s): %s", what, vmm_errctx(), strerror(-err));
+	vm->op_failures++;
+}
+
+unsigned vmm_op_failures(struct vmm *vm, char *msg, size_t cap, uint64_t *bytes)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&vm->lock);
+	n = vm->op_failures;
+	if (msg && cap)
+		snprintf(msg, cap, "%s", vm->op_error);
+	if (bytes)
+		*bytes = vm->snapshot_bytes;
+	pthread_mutex_unlock(&vm->lock);
+	return n;
+}
+
 static void vmm_do_hibernate(struct vmm *vm)
 {
 	int r;
@@ -172,8 +193,7 @@ static void vmm_do_hibernate(struct vmm *vm)
 	if (r < 0) {
 		/* Memory stays; the VM waits paused, as in C3. */
 		zpsi_closep(&vm->ext_state_fd);
-		snprintf(vm->crash, sizeof(vm->crash), "hibernation failed (%s): %s", vmm_errctx(),
-			 strerror(-r));
+		vmm_op_failed(vm, "hibernation failed", r);
 		return;
 	}
 	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
@@ -216,9 +236,11 @@ static void vmm_do_wake(struct vmm *vm)
 		if (r == 0)
 			r = vmm_apply_all(vm);
 		if (r < 0) {
-			snprintf(vm->crash, sizeof(vm->crash), "waking from C6 failed (%s): %s",
-				 vmm_errctx(), strerror(-r));
-			vmm_end_locked(vm, ZPSI_VMM_EXIT_CRASH);
+			/* The VM stays in C6: the file (or a good one passed with
+			 * the next wake) still holds it.  Whatever the failed
+			 * read put into RAM goes. */
+			madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
+			vmm_op_failed(vm, "waking from C6 failed", r);
 			return;
 		}
 		vm->hibernated = vm->hibernated_ext = false;

@@ -183,8 +183,12 @@ int vmm_snapshot_write(struct vmm *vm)
 	struct zpsi_vmstate_memory mem;
 	int fd = vmm_state_fd(vm);
 	uint64_t len = 0;
+	struct stat st;
 	int r;
 
+	/* zpsid passes the fd: it must be a file we can write at offsets */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return vmm_errctx_set("state file: not a regular file"), -EBADF;
 	r = zpsi_mig_writer_init(&w);
 	if (r < 0)
 		return r;
@@ -247,6 +251,7 @@ int vmm_snapshot_write(struct vmm *vm)
 	/* The file is on disk: its page cache need not hold a second copy
 	 * of the guest's memory. */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	vm->snapshot_bytes = len;
 	return 0;
 }
 
@@ -297,6 +302,8 @@ static int vmm_record_read(int fd, struct vmm_record *rec)
 		return vmm_errctx_set("state file too large"), -E2BIG;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return vmm_errctx_set("state file: not a regular file"), -EBADF;
 	if ((uint64_t)st.st_size < total)
 		return vmm_errctx_set(zpsi_mig_strerror(-ENODATA)), -ENODATA;
 	p = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -333,11 +340,20 @@ static void vmm_record_consumed(void *ctx, const uint8_t *data, size_t len)
 static int vmm_record_apply(struct vmm *vm, const struct vmm_record *rec)
 {
 	const struct zpsi_mig_section *mem = zpsi_mig_find(rec->secs, rec->nsecs, ZPSI_MIG_SEC_MEMORY);
+	const struct zpsi_mig_section *vsec = zpsi_mig_find(rec->secs, rec->nsecs, ZPSI_MIG_SEC_VM);
+	struct zpsi_vmstate_vm vs;
 	unsigned seen = 0;
 	int r;
 
 	if (!mem)
 		return vmm_errctx_set("state file: no memory section"), -EINVAL;
+	/* A record of another VM (or another shape) must not be woken into
+	 * this one. */
+	if (!vsec || zpsi_vmstate_decode_vm(vsec, &vs) < 0)
+		return vmm_errctx_set("state file: bad VM section"), -EINVAL;
+	if (vs.vcpus != vm->nvcpus || vs.mem_bytes != vm->ram_size || vs.cpuid_base != vm->cpuid_base ||
+	    (vs.name[0] && strncmp(vs.name, vm->name, sizeof(vs.name)) != 0))
+		return vmm_errctx_set("state file: the record is of another VM"), -EINVAL;
 	for (size_t i = 0; i < rec->nsecs; i++) {
 		const struct zpsi_mig_section *sec = &rec->secs[i];
 		struct zpsi_vmstate_vcpu vc;

@@ -110,8 +110,15 @@ int vmm_request(struct vmm *vm, enum vmm_request req);
 int vmm_request_file(struct vmm *vm, enum vmm_request req, int fd);
 /* End the VM now with `status`. */
 void vmm_stop(struct vmm *vm, int status);
-/* Why the VM ended abnormally (crash, watchdog, failed hibernation), or "". */
+/* Why the VM ended abnormally (crash, watchdog, a failed save), or "". */
 const char *vmm_crash_reason(struct vmm *vm);
+
+/* How many host operations failed while the VM lived on (a hibernation
+ * that could not be written: the VM stays paused with its memory; a wake
+ * from C6 that could not be read: the VM stays in C6); the last one's
+ * reason goes to msg.  The snapshot size of the last successful C6 to
+ * *bytes (NULL: not wanted). */
+unsigned vmm_op_failures(struct vmm *vm, char *msg, size_t cap, uint64_t *bytes);
 
 /* The current power state (enum zpsi_power_state). */
 uint8_t vmm_power(struct vmm *vm);

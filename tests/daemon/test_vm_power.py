@@ -12,9 +12,11 @@ items 2 and 3):
   VM's RAM, the guest gives back every page above it, and the VMM's
   resident memory really falls."""
 import os
+import signal
+import subprocess
 import time
 
-from zpsidtest import (Zpsid, RealVmm, check, cgroup_v1_usable, remove_cgroup_tree, require_kvm,
+from zpsidtest import (ZPSICTL, Zpsid, RealVmm, check, cgroup_v1_usable, remove_cgroup_tree, require_kvm,
                        tmpdir, wait_until)
 
 require_kvm()
@@ -65,10 +67,30 @@ try:
                         "the VMM's RSS to fall in C6 (running: %d KiB)" % rss_running)
     check(pw.alive(), "the VMM lives on in C6")
 
+    # a damaged state file: the wake fails, the VM stays in C6 and lives on;
+    # with the good file back, it wakes
+    good = open(f, "rb").read()
+    bad = bytearray(good)
+    for i in range(len(bad) // 2, len(bad) // 2 + 64):
+        bad[i] ^= 0xFF
+    open(f, "wb").write(bad)
+    r = subprocess.run([ZPSICTL, "--socket", d.sock, "wake", "pw"], capture_output=True, text=True, timeout=60)
+    check(r.returncode != 0 and "waking from C6 failed" in r.stderr, "a damaged file fails the wake: %r" % (r,))
+    check(pw.alive() and d.guests()["pw"]["power_state"] == "C6", "the VM stays in C6 after a failed wake")
+    open(f, "wb").write(good)
+
     g = d.ctl("wake", "pw")["guest"]
     check(g["power_state"] == "C0", "woken: %s" % g)
     check(not os.path.exists(f), "the C6 file is gone after the wake")
     wait_until(lambda: pw.ops() > ops_paused, 30, "pw to make progress again after the wake")
+
+    # the VMM's own C6 (SIGPWR: into its own state file): zpsictl wakes it
+    ops_before = pw.ops()
+    pw.proc.send_signal(signal.SIGPWR)
+    wait_until(lambda: d.guests()["pw"]["power_state"] == "C6", 30, "the VMM's own C6 to be reported")
+    g = d.ctl("wake", "pw")["guest"]
+    check(g["power_state"] == "C0", "zpsictl wakes a VMM-local C6: %s" % g)
+    wait_until(lambda: pw.ops() > ops_before, 30, "pw to make progress after the local C6")
     check(d.guests()["pw"]["committed"] >= committed_before, "counters kept through C6")
     if use_cg:
         check(open(cg + "/cpu.cfs_quota_us").read().strip() == "100000", "the tier's quota is back")

@@ -42,15 +42,19 @@ struct vm {
 	uint8_t power;
 	uint64_t next_try_ns, backoff_ns;
 	uint64_t mem_target;
+	/* --c6-delay: a C6 whose state is written (and acked) later */
+	int c6_fd;
+	uint32_t c6_seq;
+	uint64_t c6_due_ns;
 };
 
 static struct {
 	const char *socket;
-	unsigned count, weight, vcpus, bp, rate, burn;
+	unsigned count, weight, vcpus, bp, rate, burn, c6_delay_ms;
 	uint64_t mem;
 	uint32_t features;
 	enum hostile hostile;
-	bool reconnect, bye;
+	bool reconnect, bye, c6_fail;
 	double exit_after;
 	struct zpsi_ctl_hello hello;
 } opt = { .count = 1, .weight = 1, .vcpus = 1, .rate = 100, .mem = 64 << 20, .reconnect = true };
@@ -146,26 +150,62 @@ struct snapshot {
 	uint8_t region[ZPSI_REGION_SIZE];
 };
 
-static void on_power(struct vm *v, const struct zpsi_ctl_msg *m, int fd)
+static void c6_write(struct vm *v, uint32_t seq, int fd)
 {
-	uint8_t to = m->u.power.state;
 	struct snapshot s;
 
+	memcpy(s.magic, "ZTESTVM", 8);
+	s.committed = v->committed;
+	s.deferred = v->deferred;
+	memcpy(s.region, (void *)v->region, sizeof(s.region));
+	/* --c6-fail: half a state, then the failure a full disk would give */
+	if (opt.c6_fail) {
+		(void)!write(fd, &s, sizeof(s) / 2);
+		ack(v, seq, ENOSPC, v->power, 0);
+		return;
+	}
+	if (write(fd, &s, sizeof(s)) != (ssize_t)sizeof(s)) {
+		ack(v, seq, EIO, v->power, 0);
+		return;
+	}
+	v->power = ZPSI_POWER_C6;
+	ack(v, seq, 0, v->power, sizeof(s));
+	printf("POWER %s C6\n", v->name);
+	fflush(stdout);
+}
+
+/* A delayed C6 whose time has come (or whose connection went: it is
+ * finished all the same, as a real VMM's save would be). */
+static void c6_finish(struct vm *v)
+{
+	c6_write(v, v->c6_seq, v->c6_fd);
+	close(v->c6_fd);
+	v->c6_fd = -1;
+}
+
+static void on_power(struct vm *v, const struct zpsi_ctl_msg *m, int *fdp)
+{
+	uint8_t to = m->u.power.state;
+	int fd = *fdp;
+	struct snapshot s;
+
+	if (v->c6_fd >= 0) {
+		ack(v, m->seq, EBUSY, v->power, 0);
+		return;
+	}
+	if (to == ZPSI_POWER_C6 && fd >= 0 && opt.c6_delay_ms) {
+		v->c6_fd = fd;
+		*fdp = -1;
+		v->c6_seq = m->seq;
+		v->c6_due_ns = zpsi_mono_ns() + opt.c6_delay_ms * 1000000ull;
+		return;
+	}
 	if (to == ZPSI_POWER_C6) {
-		if (fd < 0) {
+		if (fd < 0)
 			ack(v, m->seq, EBADF, v->power, 0);
-			return;
-		}
-		memcpy(s.magic, "ZTESTVM", 8);
-		s.committed = v->committed;
-		s.deferred = v->deferred;
-		memcpy(s.region, (void *)v->region, sizeof(s.region));
-		if (write(fd, &s, sizeof(s)) != (ssize_t)sizeof(s)) {
-			ack(v, m->seq, EIO, v->power, 0);
-			return;
-		}
-		v->power = to;
-		ack(v, m->seq, 0, to, sizeof(s));
+		else
+			c6_write(v, m->seq, fd);
+		return;
 	} else if (to == ZPSI_POWER_C0 && v->power == ZPSI_POWER_C6) {
 		if (fd < 0 || read(fd, &s, sizeof(s)) != (ssize_t)sizeof(s) || memcmp(s.magic, "ZTESTVM", 8) ||
 		    s.committed != v->committed || s.deferred != v->deferred) {
@@ -211,7 +251,9 @@ static void on_packet(struct vm *v)
 	}
 	switch (m.type) {
 	case ZPSI_CTL_POWER:
-		on_power(v, &m, n ? fds[0] : -1);
+		if (!n)
+			fds[n++] = -1;
+		on_power(v, &m, &fds[0]);
 		break;
 	case ZPSI_CTL_MEM_TARGET:
 		v->mem_target = m.u.mem_target_bytes;
@@ -238,6 +280,7 @@ static void usage(void)
 		"Usage: zpsi-test-vmm --socket PATH --name NAME [--count N] [--weight W] [--vcpus N]\n"
 		"       [--memory BYTES] [--psi BP] [--rate HZ] [--features c3,c6,balloon] [--burn N]\n"
 		"       [--hostile nan|torn|backwards|flood] [--no-reconnect] [--bye] [--exit-after S]\n"
+		"       [--c6-delay MS] [--c6-fail]\n"
 		"A TEST CLIENT with simulated VMs (see the file's comment).\n");
 	exit(2);
 }
@@ -249,7 +292,8 @@ static void parse(int argc, char **argv, const char **name)
 		{ "weight", 1, NULL, 'w' }, { "vcpus", 1, NULL, 'v' }, { "memory", 1, NULL, 'm' },
 		{ "psi", 1, NULL, 'p' }, { "rate", 1, NULL, 'r' }, { "features", 1, NULL, 'f' },
 		{ "burn", 1, NULL, 'b' }, { "hostile", 1, NULL, 'H' }, { "no-reconnect", 0, NULL, 'N' },
-		{ "bye", 0, NULL, 'B' }, { "exit-after", 1, NULL, 'x' }, { 0 }
+		{ "bye", 0, NULL, 'B' }, { "exit-after", 1, NULL, 'x' }, { "c6-delay", 1, NULL, 'D' },
+		{ "c6-fail", 0, NULL, 'F' }, { 0 }
 	};
 	int c;
 
@@ -277,6 +321,8 @@ static void parse(int argc, char **argv, const char **name)
 		case 'N': opt.reconnect = false; break;
 		case 'B': opt.bye = true; break;
 		case 'x': opt.exit_after = atof(optarg); break;
+		case 'D': opt.c6_delay_ms = (unsigned)atoi(optarg); break;
+		case 'F': opt.c6_fail = true; break;
 		default: usage();
 		}
 	}
@@ -320,6 +366,7 @@ int main(int argc, char **argv)
 		struct vm *v = &vms[i];
 		int r;
 
+		v->c6_fd = -1;
 		if (opt.count == 1)
 			snprintf(v->name, sizeof(v->name), "%s", name);
 		else
@@ -355,9 +402,14 @@ int main(int argc, char **argv)
 			if (next_pub < now)
 				next_pub = now + period;	/* fell behind: do not catch up in a burst */
 		}
+		wait = opt.hostile == H_FLOOD ? 0 : (int)((next_pub > now ? next_pub - now : 0) / 1000000);
 		for (unsigned i = 0; i < opt.count; i++) {
 			struct vm *v = &vms[i];
 
+			if (v->c6_fd >= 0 && now >= v->c6_due_ns)
+				c6_finish(v);
+			else if (v->c6_fd >= 0 && (int)((v->c6_due_ns - now) / 1000000) < wait)
+				wait = (int)((v->c6_due_ns - now) / 1000000);
 			if (v->fd < 0 && opt.reconnect && now >= v->next_try_ns && try_connect(v) < 0) {
 				v->backoff_ns = v->backoff_ns ? v->backoff_ns * 2 : 100000000ull;
 				if (v->backoff_ns > 5 * ZPSI_NSEC_PER_SEC)
@@ -366,7 +418,6 @@ int main(int argc, char **argv)
 			}
 			pfd[i] = (struct pollfd){ .fd = v->fd, .events = POLLIN };
 		}
-		wait = opt.hostile == H_FLOOD ? 0 : (int)((next_pub > now ? next_pub - now : 0) / 1000000);
 		if (poll(pfd, opt.count, wait) > 0)
 			for (unsigned i = 0; i < opt.count; i++)
 				if (pfd[i].revents && vms[i].fd >= 0)
