@@ -7,6 +7,7 @@
  * ZPSID_MAX_BAD_PACKETS closed; it never disturbs the others.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,19 @@ void conn_accept(struct zpsid *d)
 		int fd = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The peer stays in the backlog, the listening socket
+				 * stays readable: stop watching it until the next
+				 * tick, or the loop would spin on it. */
+				log_warn("accept: %m; not accepting for a moment");
+				zpsid_epoll_mod(d, d->listenfd, 0, TAG(TAG_LISTEN, 0));
+				d->accept_paused = true;
+			} else if (errno != EAGAIN && errno != EINTR) {
 				log_warn("accept: %m");
+			}
 			return;
 		}
+		cr = (struct ucred){ .pid = -1, .uid = (uid_t)-1 };
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || !uid_allowed(d, cr.uid)) {
 			struct zpsi_ctl_msg m = { .type = ZPSI_CTL_ERROR };
 
@@ -95,7 +105,13 @@ static int enqueue(struct zpsid *d, struct conn *c, const char *buf, size_t len,
 		return -ENOMEM;
 	b->next = NULL;
 	b->len = len;
-	b->fd = fd >= 0 ? dup(fd) : -1;	/* the caller keeps its own */
+	b->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;	/* the caller keeps its own */
+	if (fd >= 0 && b->fd < 0) {
+		int e = -errno;
+
+		free(b);
+		return e;
+	}
 	memcpy(b->data, buf, len);
 	if (c->q_tail)
 		c->q_tail->next = b;
@@ -325,14 +341,24 @@ void conn_reap(struct zpsid *d)
 {
 	struct conn *c, *next;
 
-	if (!d->ndead)
-		return;
-	for (c = d->conns; c; c = next) {
-		next = c->next;
-		if (c->dead)
-			conn_free(d, c);
+	/* Freeing one connection can kill another (a guest detached, a
+	 * client answered): go round until none is left dead. */
+	while (d->ndead) {
+		d->ndead = 0;
+		for (c = d->conns; c; c = next) {
+			next = c->next;
+			if (c->dead)
+				conn_free(d, c);
+		}
 	}
-	d->ndead = 0;
+}
+
+void conn_accept_resume(struct zpsid *d)
+{
+	if (!d->accept_paused)
+		return;
+	d->accept_paused = false;
+	zpsid_epoll_mod(d, d->listenfd, EPOLLIN, TAG(TAG_LISTEN, 0));
 }
 
 void conn_close_all(struct zpsid *d, bool say_bye)

@@ -450,17 +450,61 @@ void guest_detach(struct zpsid *d, struct guest *g, const char *why)
 	d->state_dirty = true;
 }
 
+/* A VMM that has just exited may still be in its cgroup for a moment (an
+ * exiting task keeps a cgroup busy): what cannot be removed now is tried
+ * again each tick, for up to a minute. */
+struct doomed_cg {
+	struct doomed_cg *next;
+	uint64_t give_up_ns;
+	char path[];
+};
+
+static void cgroup_remove_later(struct zpsid *d, const char *name, const char *cgpath)
+{
+	struct doomed_cg *x;
+	int r = cg_remove(&d->cg, cgpath);
+
+	if (r == 0)
+		return;
+	if (r != -EBUSY) {
+		log_warn("%s: cgroup %s not removed: %s", name, cgpath, strerror(-r));
+		return;
+	}
+	x = malloc(sizeof(*x) + strlen(cgpath) + 1);
+	if (!x) {
+		log_warn("%s: cgroup %s not removed: it is busy", name, cgpath);
+		return;
+	}
+	strcpy(x->path, cgpath);
+	x->give_up_ns = zpsi_mono_ns() + 60 * ZPSI_NSEC_PER_SEC;
+	x->next = d->doomed_cgroups;
+	d->doomed_cgroups = x;
+	log_debug("%s: cgroup %s is busy; removing it later", name, cgpath);
+}
+
+static void cgroup_remove_retry(struct zpsid *d, uint64_t now)
+{
+	for (struct doomed_cg **pp = &d->doomed_cgroups, *x; (x = *pp);) {
+		int r = cg_remove(&d->cg, x->path);
+
+		if (r == -EBUSY && now < x->give_up_ns) {
+			pp = &x->next;
+			continue;
+		}
+		if (r < 0)
+			log_warn("cgroup %s not removed: %s", x->path, strerror(-r));
+		*pp = x->next;
+		free(x);
+	}
+}
+
 void guest_remove(struct zpsid *d, struct guest *g, const char *why)
 {
 	if (g->pending != PENDING_NONE)
 		pending_fail(d, g, -ENOENT, "the VM was removed");
 	zpsi_registry_unregister(d->reg, g->id);
-	if (g->cgroup && g->cgroup_created) {
-		int r = cg_remove(&d->cg, g->cgroup);
-
-		if (r < 0)
-			log_warn("%s: cgroup %s not removed: %s", g->name, g->cgroup, strerror(-r));
-	}
+	if (g->cgroup && g->cgroup_created)
+		cgroup_remove_later(d, g->name, g->cgroup);
 	snapshot_drop(d, g);
 	if (g->conn) {
 		g->conn->guest = NULL;
@@ -660,6 +704,7 @@ void guest_tick(struct zpsid *d)
 {
 	uint64_t now = zpsi_mono_ns();
 
+	cgroup_remove_retry(d, now);
 	for (uint32_t i = 1; i < d->by_id_cap; i++) {
 		struct guest *g = d->by_id[i];
 
@@ -699,6 +744,13 @@ void guests_free(struct zpsid *d)
 		if (d->by_id[i])
 			release(d, d->by_id[i]);
 	guest_reap(d);
+	while (d->doomed_cgroups) {
+		struct doomed_cg *x = d->doomed_cgroups;
+
+		d->doomed_cgroups = x->next;
+		cg_remove(&d->cg, x->path);	/* a last try on the way out */
+		free(x);
+	}
 	free(d->by_id);
 	free(d->hash);
 	d->by_id = NULL;

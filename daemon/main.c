@@ -239,6 +239,7 @@ static void on_timer(struct zpsid *d)
 	if (read(d->timerfd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
 		return;
 	d->ticks++;
+	conn_accept_resume(d);
 	guest_sample_all(d);
 	if (d->ticks % every)
 		return;

@@ -180,7 +180,9 @@ struct zpsid {
 	unsigned nguests;
 	struct conn *conns;
 	unsigned ndead;
+	bool accept_paused;
 	struct guest *graveyard;
+	struct doomed_cg *doomed_cgroups;	/* busy VM cgroups, removed later (guest.c) */
 	uint32_t agg_bp, agg_written_bp;
 	bool agg_valid;
 	uint64_t start_mono_ns, start_realtime_ns;
@@ -205,6 +207,9 @@ int zpsid_epoll_mod(struct zpsid *d, int fd, uint32_t events, void *tag);
 
 /* conn.c */
 void conn_accept(struct zpsid *d);
+/* After accept(2) ran out of fds the listening socket is not watched until
+ * this (each tick). */
+void conn_accept_resume(struct zpsid *d);
 void conn_flush(struct zpsid *d, struct conn *c);
 void conn_event(struct zpsid *d, struct conn *c, uint32_t events);
 int conn_send(struct zpsid *d, struct conn *c, const struct zpsi_ctl_msg *m, int fd);

@@ -4,6 +4,7 @@
 config/NAME.conf is checked and its output (stdout, stderr, exit status) must
 equal config/NAME.out.  `test_config.py --update` rewrites the goldens."""
 import os
+import re
 import subprocess
 import sys
 
@@ -32,4 +33,16 @@ r = subprocess.run([zpsid, "-n", "-o", "sample_hz=fast"], capture_output=True, t
 check(r.returncode == 1 and "sample_hz: 'fast'" in r.stderr, "bad command line value: " + r.stderr)
 r = subprocess.run([zpsid, "-n", "-c", "/nonexistent.conf"], capture_output=True, text=True)
 check(r.returncode == 1 and "No such file" in r.stderr, "missing file: " + r.stderr)
-print("ok: %d golden files" % len(confs))
+# the shipped /etc/zpsi/zpsid.conf shows every default truly: with each
+# commented "#key = value" line made live, zpsid -n prints the defaults
+shipped = os.path.join(os.path.dirname(here), "..", "..", "daemon", "zpsid.conf")
+live = os.path.join(os.environ.get("TMPDIR", "/tmp"), "zpsid-shipped-%d.conf" % os.getpid())
+lines = [re.sub(r"^#(\w+ = )", r"\1", l) for l in open(shipped)]
+open(live, "w").writelines(l for l in lines if not l.startswith("allow_uid"))
+args = ["-n", "-s", "/run/zpsi/zpsid.sock", "-d", "/var/lib/zpsid"]
+r1 = subprocess.run([zpsid] + args + ["-c", live], capture_output=True, text=True)
+r0 = subprocess.run([zpsid] + args, capture_output=True, text=True)
+os.unlink(live)
+check(sum(1 for l in lines if re.match(r"^\w+ = ", l)) >= 15, "the shipped file names the keys")
+check(r1.returncode == 0 and r1.stdout == r0.stdout, "shipped zpsid.conf = the defaults:\n%s%s" % (r1.stdout, r1.stderr))
+print("ok: %d golden files, the shipped zpsid.conf" % len(confs))

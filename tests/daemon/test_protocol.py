@@ -7,8 +7,10 @@ garbage-writing or flooding guests.  Each is refused with the right error, no
 fd leaks, and the well-behaved guest beside them is never disturbed."""
 import json
 import os
+import resource
 import socket
 import struct
+import time
 
 from zpsidtest import (Zpsid, TestVmm, tmpdir, wait_until, check, fail, expected_aggregate_bp, ask, hello_packet,
                        memfd_region)
@@ -127,6 +129,28 @@ check(d.proc.poll() is None, "zpsid alive")
 os.close(r)
 os.close(w)
 check(d.fd_count() <= fds_before + 2, "no fd leaked: %d -> %d" % (fds_before, d.fd_count()))
+
+# out of fds: accept(2) fails with EMFILE while the peer waits in the
+# backlog; zpsid must not spin on the readable listening socket, and it
+# takes the peer once an fd is free again
+def cpu_ticks(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+
+soft, hard = resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE)
+resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (d.fd_count(), hard))
+waiting = [conn() for _ in range(4)]
+wait_until(lambda: "not accepting for a moment" in open(d.log).read(), what="zpsid to run out of fds")
+t0, c0 = time.monotonic(), cpu_ticks(d.proc.pid)
+wait_until(lambda: time.monotonic() - t0 >= 1.0, what="a one-second window")
+used = (cpu_ticks(d.proc.pid) - c0) / os.sysconf("SC_CLK_TCK")
+check(used < 0.5, "out of fds, zpsid used %.2f s of CPU in 1 s (a busy loop?)" % used)
+resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (soft, hard))
+r0 = ask(waiting[0], b'{"type":"status","seq":5}')
+check(r0 and r0["type"] == "reply", "the waiting peer is served once fds are free: %r" % r0)
+for c in waiting:
+    c.close()
 for v in [good] + hostile:
     v.stop()
 d.stop()
