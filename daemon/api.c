@@ -49,6 +49,7 @@ json_t *api_guest_json(struct zpsid *d, const struct guest *g, bool details)
 	json_object_set_new(o, "samples_total", json_integer((json_int_t)g->samples));
 	json_object_set_new(o, "samples_torn_total", json_integer((json_int_t)g->rd.torn));
 	json_object_set_new(o, "samples_rejected_total", json_integer((json_int_t)g->rd.rejected));
+	json_object_set_new(o, "counter_resets_total", json_integer((json_int_t)g->resets));
 	json_object_set_new(o, "cgroup", g->cgroup ? json_string(g->cgroup) : json_null());
 	json_object_set_new(o, "enforced", json_boolean(g->enforced));
 	json_object_set_new(o, "balloon_bytes", json_integer((json_int_t)g->balloon_bytes));

@@ -414,6 +414,10 @@ void guest_state(struct zpsid *d, struct guest *g, const struct zpsi_ctl_state *
 		guest_decide(d, g, true);
 		d->state_urgent = true;
 	}
+	if (s->counters_reset) {
+		log_info("%s: the guest reset its counts", g->name);
+		g->reset_pending = true;
+	}
 	if (s->has_balloon)
 		g->balloon_bytes = s->balloon_bytes;
 	if (s->has_rss)
@@ -657,20 +661,24 @@ void guest_sample_all(struct zpsid *d)
 			continue;
 		n++;
 		r = zpsi_region_read(&g->rd, g->region, &s);
+		if (r == -EINVAL && g->reset_pending) {
+			/* smaller counts after the guest's PSI_CTRL_MSR.RESET
+			 * (its VMM said so): a new start, re-based below */
+			zpsi_region_reader_reset(&g->rd);
+			r = zpsi_region_read(&g->rd, g->region, &s);
+		}
 		if (r == 1)
 			continue;
 		if (r < 0) {
+			/* a count going backwards without a reset is refused,
+			 * every time (docs/abi.md 6.2) */
 			if (r == -EAGAIN)
 				d->samples_torn++;
 			else
 				d->samples_rejected++;
-			/* counts went backwards: the guest reset them (CTRL bit 1).
-			 * Forget the last sample so the next one is taken as new;
-			 * the registry is re-based below when it arrives. */
-			if (r == -EINVAL)
-				zpsi_region_reader_reset(&g->rd);
 			continue;
 		}
+		g->reset_pending = false;
 		r = zpsi_registry_update(d->reg, g->id, s.ratio_bp, s.committed, s.deferred, t0);
 		if (r == -EINVAL) {
 			/* counts below what was restored: the guest reset them */

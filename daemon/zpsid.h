@@ -111,6 +111,7 @@ struct guest {
 	uint16_t bp;
 	uint64_t committed, deferred;
 	uint64_t samples, resets;
+	bool reset_pending;		/* the VMM reported a counter reset */
 	uint8_t power;
 	struct zpsi_policy_state pst;
 	struct zpsi_alloc alloc;	/* the current decision */

@@ -352,7 +352,8 @@ static int decode_state(json_t *o, struct zpsi_ctl_state *s)
 			 &s->has_weight)) < 0 ||
 	    (r = get_uint(o, "balloon_bytes", false, 0, ZPSI_CTL_MEM_MAX, &s->balloon_bytes,
 			  &s->has_balloon)) < 0 ||
-	    (r = get_uint(o, "rss_bytes", false, 0, ZPSI_CTL_MEM_MAX, &s->rss_bytes, &s->has_rss)) < 0)
+	    (r = get_uint(o, "rss_bytes", false, 0, ZPSI_CTL_MEM_MAX, &s->rss_bytes, &s->has_rss)) < 0 ||
+	    (r = get_bool(o, "counters_reset", false, &s->counters_reset, NULL)) < 0)
 		return r;
 	return 0;
 }
@@ -554,6 +555,8 @@ static int encode_body(json_t *o, const struct zpsi_ctl_msg *m)
 			r |= set_int(o, "balloon_bytes", s->balloon_bytes);
 		if (s->has_rss)
 			r |= set_int(o, "rss_bytes", s->rss_bytes);
+		if (s->counters_reset)
+			r |= set_new(o, "counters_reset", json_boolean(true));
 		return r;
 	case ZPSI_CTL_ACK:
 		r |= set_new(o, "ok", json_boolean(m->u.ack.ok));

@@ -123,6 +123,9 @@ struct vmm {
 	struct zpsi_region_reader reader;
 	uint64_t region_next_sample_ns;
 	bool region_kick;		/* region just enabled: the supervisor must start sampling */
+	/* The guest wrote PSI_CTRL_MSR.RESET: its next smaller counts are a
+	 * new start, not a count going backwards; zpsid is told too. */
+	bool region_reset_pending, counters_reset_report;
 	uint64_t balloon_released;
 	uint64_t mem_target_pages;
 	/* zpsid writes the region's host fields (aggregate, memory target):

@@ -157,7 +157,11 @@ static void link_report(struct vmm_link *l, bool periodic)
 			s->rss_bytes = rss;
 		}
 	}
-	if (!s->has_power && !s->has_balloon && !s->has_rss)
+	vmm_host_lock(l->vm->host);
+	s->counters_reset = l->vm->counters_reset_report;
+	l->vm->counters_reset_report = false;
+	vmm_host_unlock(l->vm->host);
+	if (!s->has_power && !s->has_balloon && !s->has_rss && !s->counters_reset)
 		return;
 	if (link_send(l, &m) < 0)
 		return;

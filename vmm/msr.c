@@ -72,6 +72,8 @@ static void vmm_psi_reset_counts(struct vmm *vm)
 {
 	struct zpsi_guest_info gi;
 
+	vm->region_reset_pending = true;
+	vm->counters_reset_report = vm->host_external;
 	if (!vm->caller.id || zpsi_registry_get(vm->host->reg, vm->caller.id, &gi) < 0)
 		return;
 	gi.committed = gi.deferred = 0;

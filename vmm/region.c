@@ -148,6 +148,13 @@ void vmm_region_sync(struct vmm *vm)
 	if (!vm->region_gpa)
 		return;
 	r = zpsi_region_read(&vm->reader, vm->region_host, &s);
+	if (r == -EINVAL && vm->region_reset_pending) {
+		/* smaller counts after the guest's RESET: a new start */
+		zpsi_region_reader_reset(&vm->reader);
+		r = zpsi_region_read(&vm->reader, vm->region_host, &s);
+	}
+	if (r == 0)
+		vm->region_reset_pending = false;
 	/* Version 0: the guest has not published since the host zeroed the
 	 * page, so the zeros are not a report. */
 	if (r == 0 && s.version != 0) {

@@ -101,6 +101,7 @@ struct zpsi_ctl_state {
 	uint32_t weight;		/* the guest's own HC_PSI_REGISTER weight */
 	uint64_t balloon_bytes;		/* guest memory currently given back */
 	uint64_t rss_bytes;		/* the VMM's resident set */
+	bool counters_reset;		/* the guest reset its counts (PSI_CTRL_MSR.RESET) */
 };
 
 struct zpsi_ctl_power {

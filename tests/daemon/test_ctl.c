@@ -145,13 +145,16 @@ static void test_other_roundtrips(void **state)
 	m.u.state.power_request = 3;
 	m.u.state.has_rss = true;
 	m.u.state.rss_bytes = 123456789;
+	m.u.state.counters_reset = true;
 	assert_int_equal(zpsi_ctl_encode(&m, &buf, &len), 0);
 	assert_int_equal(zpsi_ctl_decode(buf, len, &d), 0);
 	free(buf);
+	assert_true(d.u.state.counters_reset);
 	assert_true(d.u.state.has_power_request);
 	assert_false(d.u.state.has_power);
 	assert_false(d.u.state.has_weight);
 	assert_int_equal(d.u.state.power_request, 3);
+	assert_int_equal(zpsi_ctl_decode("{\"type\":\"state\",\"counters_reset\":1}", 35, &d), -EINVAL);
 	assert_int_equal(d.u.state.rss_bytes, 123456789);
 
 	memset(&m, 0, sizeof(m));

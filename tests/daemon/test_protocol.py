@@ -20,7 +20,10 @@ os.chmod(tmp, 0o755)  # so that the foreign uid below reaches the socket
 d = Zpsid(tmp, "-o", "socket_mode=0666").start()
 good = TestVmm(d, "good", "--psi", "2000", "--weight", "3")
 hostile = [TestVmm(d, "h-" + m, "--hostile", m, "--psi", "5000") for m in ("nan", "torn", "backwards", "flood")]
-wait_until(lambda: len(d.guests()) == 5, what="five guests")
+# a guest that resets its counts properly (PSI_CTRL_MSR.RESET, reported by
+# its VMM) after 50 steps: its smaller counts are a new start, not refused
+resetter = TestVmm(d, "resetter", "--psi", "2500", "--reset-at", "50")
+wait_until(lambda: len(d.guests()) == 6, what="six guests")
 conn = d.raw_conn
 hello = hello_packet
 
@@ -49,7 +52,7 @@ expect_error(s, b'{"type":"status","seq":1}', "EBADF", devnull[:3])
 expect_error(s, b'{"type":"status","seq":2}', "EMSGSIZE", devnull)
 # the same connection still works after all that
 r = ask(s, b'{"type":"status","seq":9}')
-check(r["type"] == "reply" and r["re"] == 9 and r["count"] == 5, "status after abuse: %r" % r)
+check(r["type"] == "reply" and r["re"] == 9 and r["count"] == 6, "status after abuse: %r" % r)
 s.close()
 for f in devnull:
     os.close(f)
@@ -122,6 +125,21 @@ check(gs["good"]["psi_bp"] == 2000, "good guest's ratio exact")
 check(gs["h-nan"]["samples_rejected_total"] > 0 and gs["h-nan"]["samples_total"] == 0, "NaN refused")
 check(gs["h-torn"]["samples_torn_total"] > 0 and gs["h-torn"]["samples_total"] == 0, "torn refused")
 check(gs["h-backwards"]["samples_rejected_total"] > 0, "backwards counts refused")
+# every backwards copy is refused, not just the first (it goes back every other step)
+b0 = gs["h-backwards"]
+wait_until(lambda: d.guests()["h-backwards"]["samples_rejected_total"] >= b0["samples_rejected_total"] + 10,
+           what="more backwards samples")
+b1 = d.guests()["h-backwards"]
+check(b1["counter_resets_total"] == 0 and b1["committed"] >= b0["committed"],
+      "backwards counts never re-base the registry: %r" % b1)
+wait_until(lambda: "RESET resetter" in resetter.lines(), what="the resetter to reset")
+rs = wait_until(lambda: (lambda g: g if g["counter_resets_total"] == 1 and g["committed"] > 0 else None)
+                (d.guests()["resetter"]), what="the reset to be taken")
+wait_until(lambda: d.guests()["resetter"]["samples_total"] > rs["samples_total"] + 10,
+           what="the resetter sampled after its reset")
+rs2 = d.guests()["resetter"]
+check(rs2["samples_rejected_total"] <= 2 and rs2["psi_bp"] == 2500,
+      "a reported reset is a new start (rejected %d)" % rs2["samples_rejected_total"])
 check(gs["h-flood"]["psi_bp"] == 5000, "a flooding guest is read like any other")
 st = d.status()
 check(st["aggregate_bp"] == expected_aggregate_bp(st["guests"]), "exact aggregate with hostile guests")
@@ -151,7 +169,7 @@ r0 = ask(waiting[0], b'{"type":"status","seq":5}')
 check(r0 and r0["type"] == "reply", "the waiting peer is served once fds are free: %r" % r0)
 for c in waiting:
     c.close()
-for v in [good] + hostile:
+for v in [good, resetter] + hostile:
     v.stop()
 d.stop()
 print("ok")

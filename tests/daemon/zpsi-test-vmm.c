@@ -50,7 +50,7 @@ struct vm {
 
 static struct {
 	const char *socket;
-	unsigned count, weight, vcpus, bp, rate, burn, c6_delay_ms;
+	unsigned count, weight, vcpus, bp, rate, burn, c6_delay_ms, reset_at;
 	uint64_t mem;
 	uint32_t features;
 	enum hostile hostile;
@@ -91,6 +91,17 @@ static void publish(struct vm *v)
 	v->committed += ZPSI_BP_MAX - bp;
 	v->deferred += bp;
 	v->steps++;
+	if (opt.reset_at && v->steps == opt.reset_at) {
+		/* the guest's PSI_CTRL_MSR.RESET, as its VMM reports it */
+		struct zpsi_ctl_msg m = { .type = ZPSI_CTL_STATE };
+
+		m.u.state.counters_reset = true;
+		if (v->fd >= 0)
+			zpsi_ctl_send(v->fd, &m, NULL, 0);
+		v->committed = ZPSI_BP_MAX - bp;
+		v->deferred = bp;
+		printf("RESET %s\n", v->name);
+	}
 	switch (opt.hostile) {
 	case H_NAN:
 		zpsi_region_guest_publish(v->region, 0x7FF8000000000000ull, v->committed, v->deferred, ts);
@@ -280,7 +291,7 @@ static void usage(void)
 		"Usage: zpsi-test-vmm --socket PATH --name NAME [--count N] [--weight W] [--vcpus N]\n"
 		"       [--memory BYTES] [--psi BP] [--rate HZ] [--features c3,c6,balloon] [--burn N]\n"
 		"       [--hostile nan|torn|backwards|flood] [--no-reconnect] [--bye] [--exit-after S]\n"
-		"       [--c6-delay MS] [--c6-fail]\n"
+		"       [--c6-delay MS] [--c6-fail] [--reset-at STEP]\n"
 		"A TEST CLIENT with simulated VMs (see the file's comment).\n");
 	exit(2);
 }
@@ -293,7 +304,7 @@ static void parse(int argc, char **argv, const char **name)
 		{ "psi", 1, NULL, 'p' }, { "rate", 1, NULL, 'r' }, { "features", 1, NULL, 'f' },
 		{ "burn", 1, NULL, 'b' }, { "hostile", 1, NULL, 'H' }, { "no-reconnect", 0, NULL, 'N' },
 		{ "bye", 0, NULL, 'B' }, { "exit-after", 1, NULL, 'x' }, { "c6-delay", 1, NULL, 'D' },
-		{ "c6-fail", 0, NULL, 'F' }, { 0 }
+		{ "c6-fail", 0, NULL, 'F' }, { "reset-at", 1, NULL, 'R' }, { 0 }
 	};
 	int c;
 
@@ -323,6 +334,7 @@ static void parse(int argc, char **argv, const char **name)
 		case 'x': opt.exit_after = atof(optarg); break;
 		case 'D': opt.c6_delay_ms = (unsigned)atoi(optarg); break;
 		case 'F': opt.c6_fail = true; break;
+		case 'R': opt.reset_at = (unsigned)atoi(optarg); break;
 		default: usage();
 		}
 	}
