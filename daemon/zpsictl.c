@@ -25,13 +25,15 @@ static int timeout_ms = 15000;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: zpsictl [--socket PATH] [--json] [--timeout MS] COMMAND\n\n"
+		"Usage: zpsictl [-s|--socket PATH] [-j|--json] [-t|--timeout MS] COMMAND\n\n"
 		"  status                 aggregate PSI and every guest\n"
 		"  guests                 every guest\n"
 		"  guest NAME             one guest, with its recent decisions\n"
 		"  wake NAME              wake a guest to C0 (waits for its VMM)\n"
 		"  set NAME KEY VALUE     weight 1..65535 | power C0|C3|C6 | memory_target BYTES|auto\n"
-		"  top [-i SECONDS] [-n COUNT]   a live table, 'q' quits\n");
+		"  top [-i SECONDS] [-n COUNT]   a live table, 'q' quits\n\n"
+		"--socket defaults to /run/zpsi/zpsid.sock, --timeout to 15000 ms.\n"
+		"Exit status: 0 done, 1 zpsid refused or cannot be reached, 2 usage.\n");
 }
 
 static int request(int fd, enum zpsi_ctl_type t, const char *name, const char *key,
@@ -209,6 +211,27 @@ static int top(int fd, double interval, long count)
 	return 0;
 }
 
+static bool command_ok(const char *cmd, int nargs)
+{
+	static const struct { const char *name; int nargs; } cmds[] = {
+		{ "status", 0 }, { "guests", 0 }, { "guest", 1 }, { "wake", 1 }, { "set", 3 },
+	};
+
+	for (unsigned i = 0; i < ZPSI_ARRAY_SIZE(cmds); i++)
+		if (!strcmp(cmd, cmds[i].name))
+			return nargs == cmds[i].nargs;
+	return false;
+}
+
+static int connect_to_zpsid(int *fd)
+{
+	int r = zpsi_ctl_connect(sock_path, fd);
+
+	if (r < 0)
+		fprintf(stderr, "zpsictl: cannot connect to %s: %s\n", sock_path, strerror(-r));
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -250,10 +273,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind++];
-	r = zpsi_ctl_connect(sock_path, &fd);
-	if (r < 0) {
-		fprintf(stderr, "zpsictl: cannot connect to %s: %s\n", sock_path, strerror(-r));
-		return 1;
+	/* a usage error is one before anything is asked of zpsid */
+	if (strcmp(cmd, "top") != 0 && !command_ok(cmd, argc - optind)) {
+		fprintf(stderr, "zpsictl: '%s' with %d argument%s is not a command\n", cmd, argc - optind,
+			argc - optind == 1 ? "" : "s");
+		usage(stderr);
+		return 2;
 	}
 	if (!strcmp(cmd, "top")) {
 		double interval = 1.0;
@@ -282,9 +307,13 @@ int main(int argc, char **argv)
 		}
 		if (interval < 0.1)
 			interval = 0.1;
+		if ((r = connect_to_zpsid(&fd)) < 0)
+			return 1;
 		signal(SIGINT, on_sigint);	/* the loop ends, atexit restores the terminal */
 		return top(fd, interval, count);
 	}
+	if ((r = connect_to_zpsid(&fd)) < 0)
+		return 1;
 	if (!strcmp(cmd, "status") && optind == argc)
 		r = request(fd, ZPSI_CTL_STATUS, NULL, NULL, NULL, &reply);
 	else if (!strcmp(cmd, "guests") && optind == argc)

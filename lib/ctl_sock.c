@@ -257,7 +257,9 @@ int zpsi_ctl_recv_raw(int fd, int timeout_ms, char **buf_out, size_t *len_out, i
 	return 0;
 }
 
-int zpsi_ctl_recv(int fd, int timeout_ms, struct zpsi_ctl_msg *m, int *fds, size_t *nfds)
+/* zpsi_ctl_recv, and the packet's size to *len_out */
+static int ctl_recv_len(int fd, int timeout_ms, struct zpsi_ctl_msg *m, int *fds, size_t *nfds,
+			size_t *len_out)
 {
 	_cleanup_free_ char *buf = NULL;
 	int got[ZPSI_CTL_FDS_MAX];
@@ -267,6 +269,7 @@ int zpsi_ctl_recv(int fd, int timeout_ms, struct zpsi_ctl_msg *m, int *fds, size
 	r = zpsi_ctl_recv_raw(fd, timeout_ms, &buf, &len, got, &n);
 	if (r < 0)
 		return r;
+	*len_out = len;
 	r = zpsi_ctl_decode(buf, len, m);
 	if (r < 0) {
 		zpsi_ctl_close_fds(got, n);
@@ -275,6 +278,13 @@ int zpsi_ctl_recv(int fd, int timeout_ms, struct zpsi_ctl_msg *m, int *fds, size
 	memcpy(fds, got, n * sizeof(int));
 	*nfds = n;
 	return 0;
+}
+
+int zpsi_ctl_recv(int fd, int timeout_ms, struct zpsi_ctl_msg *m, int *fds, size_t *nfds)
+{
+	size_t len;
+
+	return ctl_recv_len(fd, timeout_ms, m, fds, nfds, &len);
 }
 
 /* A monotonic deadline so that a stream of unrelated packets cannot keep a
@@ -323,14 +333,14 @@ int zpsi_ctl_request(int fd, const struct zpsi_ctl_msg *req, int timeout_ms, jso
 	for (;;) {
 		struct zpsi_ctl_msg in = { 0 };
 		int fds[ZPSI_CTL_FDS_MAX];
-		size_t nfds = 0;
+		size_t nfds = 0, len = 0;
 		int left = remaining_ms(deadline);
 
 		if (left == 0) {
 			r = -ETIMEDOUT;
 			break;
 		}
-		r = zpsi_ctl_recv(fd, left, &in, fds, &nfds);
+		r = ctl_recv_len(fd, left, &in, fds, &nfds, &len);
 		if (r < 0)
 			break;
 		zpsi_ctl_close_fds(fds, nfds);	/* a client expects none */
@@ -355,9 +365,9 @@ int zpsi_ctl_request(int fd, const struct zpsi_ctl_msg *req, int timeout_ms, jso
 		if (!acc) {
 			acc = in.body;
 			in.body = NULL;
-			total = ZPSI_CTL_MSG_MAX;
+			total = len;
 		} else {
-			r = append_chunk(acc, in.body, &total, ZPSI_CTL_MSG_MAX);
+			r = append_chunk(acc, in.body, &total, len);
 			if (r < 0) {
 				zpsi_ctl_msg_done(&in);
 				break;

@@ -56,14 +56,16 @@ static void usage(FILE *f)
 	      "                      alarm in ms, then MiB of memory to write at start)\n"
 	      "  --state-out FILE    where C6 and SIGUSR2 save the VM\n"
 	      "  --timeout SECONDS   watchdog: end the VM (status 124) after this long\n"
-	      "  --rate N            per-guest hypercall rate limit, calls/s (0: none)\n"
+	      "  --rate N            per-guest hypercall rate limit, calls/s (0: none;\n"
+	      "                      default 1000000)\n"
 	      "  --burst N           rate limit burst (default 100000)\n"
 	      "  --no-seccomp        do not apply the seccomp filter\n"
 	      "  --stats             print exit and PSI counters to stderr at the end\n"
 	      "  --list-payloads     print the built-in guests\n"
 	      "  -h, --help          this text\n\n"
 	      "Signals: SIGUSR1 wakes the guest (C0), SIGUSR2 saves it to --state-out and\n"
-	      "exits, SIGPWR hibernates it (C6), SIGINT/SIGTERM stop it.\n"
+	      "exits, SIGPWR hibernates it (C6), SIGINT/SIGTERM/SIGHUP stop it. A failed\n"
+	      "hibernation or wake is reported and the VM lives on.\n"
 	      "Exit status: the guest's own (0..119), 120 guest fault, 124 watchdog,\n"
 	      "125 VMM error (e.g. no usable /dev/kvm), 126 guest crash, 2 usage.\n",
 	      f);
