@@ -68,7 +68,7 @@ try:
           % (c6["VmHWM"] / 1024, c6["VmHWM"] / running, save_s, TOUCH / save_s))
     print("  in C6: RSS                %8.1f MiB   ratio %.3f   state file %.1f MiB"
           % (c6["VmRSS"] / 1024, c6["VmRSS"] / running, size / 2**20))
-    print("  wake: peak RSS            %8.1f MiB   ratio %.2f   %.3f s to the guest's next progress line"
+    print("  wake: peak RSS            %8.1f MiB   ratio %.2f   %.3f s to a new progress line after the wake"
           % (woken["VmHWM"] / 1024, woken["VmHWM"] / running, wake_s))
     print("  (the wake maps the state file and drops each stretch from RSS once decoded)")
 finally:

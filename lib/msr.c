@@ -108,11 +108,12 @@ static int msr_ctrl_read(const struct zpsi_msr_bank *b, uint64_t *val)
 	return 0;
 }
 
-/* The region page must lie wholly inside guest RAM.  The GPA field is bits
- * 63:12, so it is page-aligned by construction. */
+/* The region page must lie wholly inside guest RAM, and not at GPA 0, which
+ * means "no region" (HC_PSI_REGISTER's RCX).  The GPA field is bits 63:12,
+ * so it is page-aligned by construction. */
 static bool msr_region_gpa_ok(const struct zpsi_msr_bank *b, uint64_t gpa)
 {
-	return b->ram_size >= ZPSI_REGION_PAGE_SIZE && gpa <= b->ram_size - ZPSI_REGION_PAGE_SIZE;
+	return gpa != 0 && b->ram_size >= ZPSI_REGION_PAGE_SIZE && gpa <= b->ram_size - ZPSI_REGION_PAGE_SIZE;
 }
 
 /*

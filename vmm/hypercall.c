@@ -37,8 +37,10 @@ static int64_t vmm_hc_apply(struct vmm *vm, const struct zpsi_hc_regs *hc, int64
 		if (zpsi_registry_get(vm->host->reg, vm->caller.id, &gi) == 0)
 			vmm_power_changed(vm, gi.power);
 	}
-	if ((ev & ZPSI_HC_EV_BALLOON) && vm->caller.balloon_release) {
-		int r = vmm_balloon_release(vm, vm->caller.balloon_gpa, vm->caller.balloon_pages);
+	if (ev & ZPSI_HC_EV_BALLOON) {
+		int r = vm->caller.balloon_release
+			? vmm_balloon_release(vm, vm->caller.balloon_gpa, vm->caller.balloon_pages)
+			: vmm_balloon_reclaim(vm, vm->caller.balloon_gpa, vm->caller.balloon_pages);
 
 		if (r < 0)
 			return r == -EINVAL ? -ZPSI_KVM_EINVAL : -ZPSI_KVM_EFAULT;

@@ -28,6 +28,7 @@
 #define VMM_LINE_MAX 4096u	/* a detect payload JSON line fits */
 #define VMM_MAX_MSRS 512u	/* bound on the MSRs saved per vCPU */
 #define VMM_REGION_SAMPLE_NS (10ull * 1000 * 1000)
+#define VMM_C6_MIN_NS (1000ull * 1000 * 1000)	/* an alarm ends a C6 no sooner */
 
 struct vmm_host {
 	pthread_mutex_t lock;
@@ -126,7 +127,12 @@ struct vmm {
 	/* The guest wrote PSI_CTRL_MSR.RESET: its next smaller counts are a
 	 * new start, not a count going backwards; zpsid is told too. */
 	bool region_reset_pending, counters_reset_report;
-	uint64_t balloon_released;
+	/* Pages the guest has given back now (HC_PSI_BALLOON): one bit a
+	 * page, so a range given twice counts once and a reclaim subtracts.
+	 * balloon_base: pages given back before a restore, whose bits the
+	 * state file does not carry. */
+	uint64_t *balloon_map;
+	uint64_t balloon_released, balloon_base;
 	uint64_t mem_target_pages;
 	/* zpsid writes the region's host fields (aggregate, memory target):
 	 * the VMM then only reads them, and publishes MSR and hypercall
@@ -156,6 +162,7 @@ struct vmm {
 	 * used instead of state_fd, closed after that operation. */
 	int ext_state_fd;
 	bool hibernated_ext;		/* the C6 state is in zpsid's file */
+	uint64_t hibernated_ns;		/* when the last C6 was on disk */
 	bool seccomp_on;
 	bool restored;			/* created from a state file */
 	char crash[160];		/* why the guest crashed, for the caller */
@@ -209,6 +216,8 @@ int vmm_region_set(struct vmm *vm, uint64_t gpa, bool preserve);
 void vmm_region_sync(struct vmm *vm);
 /* Give guest pages back to the host (host->lock held). */
 int vmm_balloon_release(struct vmm *vm, uint64_t gpa, uint64_t pages);
+/* The guest takes pages back (HC_PSI_BALLOON with RDX 0): only counted. */
+int vmm_balloon_reclaim(struct vmm *vm, uint64_t gpa, uint64_t pages);
 /* The aggregate the guest sees: zpsid's, from the region, when it writes
  * one; else this process's registry (host->lock held). */
 uint32_t vmm_aggregate_bp(struct vmm *vm);

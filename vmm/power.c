@@ -198,6 +198,7 @@ static void vmm_do_hibernate(struct vmm *vm)
 	}
 	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
 	vm->hibernated = true;
+	vm->hibernated_ns = vmm_now_ns();
 	vm->hibernated_ext = vm->ext_state_fd >= 0;
 	zpsi_closep(&vm->ext_state_fd);	/* the wake brings its own */
 	vm->hibernations++;
@@ -327,6 +328,15 @@ void *vmm_supervisor_thread(void *arg)
 			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns || vm->hibernated_ext ||
 			    (vm->defer_c6 && vmm_power(vm) == ZPSI_POWER_C6))
 				continue;
+			/* A C6 costs a write of the guest's memory: an alarm
+			 * does not end one sooner than VMM_C6_MIN_NS after it
+			 * began, so a guest cannot make the host thrash its
+			 * disk with a zero-length C6 loop. */
+			if (vm->hibernated && now < vm->hibernated_ns + VMM_C6_MIN_NS) {
+				if (vm->hibernated_ns + VMM_C6_MIN_NS < next)
+					next = vm->hibernated_ns + VMM_C6_MIN_NS;
+				continue;
+			}
 			if (v->alarm_deadline_ns <= now && !vm->req_wake) {
 				vm->req_wake = true;
 				vm->req_wake_reason = ZPSI_VMM_WAKE_ALARM;

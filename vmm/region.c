@@ -192,6 +192,30 @@ int vmm_set_weight(struct vmm *vm, uint32_t weight)
 	return r;
 }
 
+/* Set or clear the pages' bits; balloon_released follows what changed.  A
+ * reclaimed page without a bit was given back before a restore. */
+static void balloon_mark(struct vmm *vm, uint64_t first, uint64_t pages, bool given)
+{
+	uint64_t total = vm->ram_size / ZPSI_VMM_PAGE_SIZE;
+
+	for (uint64_t p = first; p < first + pages; p++) {
+		uint64_t *w = &vm->balloon_map[p / 64], bit = 1ull << (p % 64);
+
+		if (given && !(*w & bit)) {
+			*w |= bit;
+			vm->balloon_released++;
+		} else if (!given && (*w & bit)) {
+			*w &= ~bit;
+			vm->balloon_released--;
+		} else if (!given && vm->balloon_base) {
+			vm->balloon_base--;
+			vm->balloon_released--;
+		}
+	}
+	if (vm->balloon_released > total)	/* base pages given again: never above RAM */
+		vm->balloon_released = total;
+}
+
 int vmm_balloon_release(struct vmm *vm, uint64_t gpa, uint64_t pages)
 {
 	uint64_t len;
@@ -208,6 +232,15 @@ int vmm_balloon_release(struct vmm *vm, uint64_t gpa, uint64_t pages)
 	 * as zeros afterwards (docs/abi.md section 7). */
 	if (madvise(vmm_gpa(vm, gpa), len, MADV_DONTNEED) < 0)
 		return -errno;
-	vm->balloon_released += pages;
+	balloon_mark(vm, gpa / ZPSI_VMM_PAGE_SIZE, pages, true);
+	return 0;
+}
+
+int vmm_balloon_reclaim(struct vmm *vm, uint64_t gpa, uint64_t pages)
+{
+	if (gpa % ZPSI_VMM_PAGE_SIZE || pages == 0 || pages > vm->ram_size / ZPSI_VMM_PAGE_SIZE ||
+	    !vmm_gpa_range_ok(vm, gpa, pages * ZPSI_VMM_PAGE_SIZE))
+		return -EFAULT;
+	balloon_mark(vm, gpa / ZPSI_VMM_PAGE_SIZE, pages, false);
 	return 0;
 }

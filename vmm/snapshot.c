@@ -170,8 +170,12 @@ static void vmm_psi_capture(struct vmm *vm, struct zpsi_psi_state *p)
 	p->deferred = vm->bank.deferred;
 	p->region_valid = vm->region_gpa != 0;
 	p->region_gpa = vm->region_gpa;
-	if (p->region_valid)
+	if (p->region_valid) {
 		memcpy(p->region, (const void *)vm->region_host, sizeof(p->region));
+		/* The magic is the host's, though the guest can write over it:
+		 * a scribbling guest must not make its own save fail. */
+		memcpy(p->region, ZPSI_REGION_MAGIC, sizeof(ZPSI_REGION_MAGIC));
+	}
 	p->captured_ns = zpsi_now_ns(CLOCK_REALTIME);
 }
 
@@ -504,7 +508,7 @@ int vmm_new_from_state(const char *path, const struct vmm_config *cfg, struct vm
 	}
 	vm->entry = vs.entry;
 	vm->mem_target_pages = vs.mem_target_pages;
-	vm->balloon_released = vs.balloon_released;
+	vm->balloon_released = vm->balloon_base = vs.balloon_released;
 	vm->restored = true;
 	/* Restoring is a wake: parked vCPUs run again; the threads apply
 	 * their registers before the guest runs (vmm_start waits for it). */

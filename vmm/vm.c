@@ -303,6 +303,13 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **out)
 		vmm_errctx_set("mmap guest RAM");
 		goto fail;
 	}
+	/* 4 GiB of RAM: 128 KiB of map */
+	vm->balloon_map = calloc((vm->ram_size / ZPSI_VMM_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
+	if (!vm->balloon_map) {
+		r = -ENOMEM;
+		vmm_errctx_set("balloon page map");
+		goto fail;
+	}
 	slot = (struct kvm_userspace_memory_region){
 		.slot = 0, .guest_phys_addr = 0, .memory_size = vm->ram_size,
 		.userspace_addr = (uint64_t)(uintptr_t)vm->ram,
@@ -490,6 +497,7 @@ struct vmm *vmm_free(struct vmm *vm)
 	vmm_region_teardown(vm);
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
+	free(vm->balloon_map);
 	free(vm->cpuid);
 	free(vm->state_path);
 	zpsi_closep(&vm->state_fd);

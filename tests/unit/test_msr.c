@@ -305,8 +305,10 @@ static void test_ctrl_region(void **state)
 	write_faults(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | ZPSI_CTRL_GPA_MASK, -EINVAL);	/* top page */
 	write_faults(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | (1ull << 63), -EINVAL);
 
-	assert_int_equal(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | 0), ZPSI_MSR_EV_REGION_ON);
-	assert_int_equal(rd(&b, ZPSI_MSR_CTRL), ZPSI_CTRL_REGION);
+	/* page 0 is "no region" (HC_PSI_REGISTER's RCX): refused */
+	write_faults(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | 0, -EINVAL);
+	assert_int_equal(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | 0x1000), ZPSI_MSR_EV_REGION_ON);
+	assert_int_equal(rd(&b, ZPSI_MSR_CTRL), ZPSI_CTRL_REGION | 0x1000);
 	assert_int_equal(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | last), ZPSI_MSR_EV_REGION_ON);
 	assert_int_equal(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | last), 0);	/* same page */
 	assert_int_equal(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | ZPSI_CTRL_ENABLE | last),
@@ -341,10 +343,13 @@ static void test_ctrl_region_limits(void **state)
 	write_faults(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION, -EINVAL);
 	zpsi_msr_bank_init(&b, 0, true);
 	write_faults(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION, -EINVAL);
-	/* exactly one page */
+	/* exactly one page: page 0, which cannot hold the region */
 	zpsi_msr_bank_init(&b, 4096, true);
-	assert_int_equal(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION), ZPSI_MSR_EV_REGION_ON);
+	write_faults(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION, -EINVAL);
 	write_faults(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | 0x1000, -EINVAL);
+	/* two pages: the second */
+	zpsi_msr_bank_init(&b, 8192, true);
+	assert_int_equal(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | 0x1000), ZPSI_MSR_EV_REGION_ON);
 	/* RAM that ends mid-page: the partial page does not count */
 	zpsi_msr_bank_init(&b, 0x10800, true);
 	assert_true(zpsi_msr_write(&b, ZPSI_MSR_CTRL, ZPSI_CTRL_REGION | 0xF000) >= 0);
