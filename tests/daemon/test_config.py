@@ -5,6 +5,7 @@ config/NAME.conf is checked and its output (stdout, stderr, exit status) must
 equal config/NAME.out.  `test_config.py --update` rewrites the goldens."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -45,4 +46,20 @@ r0 = subprocess.run([zpsid] + args, capture_output=True, text=True)
 os.unlink(live)
 check(sum(1 for l in lines if re.match(r"^\w+ = ", l)) >= 15, "the shipped file names the keys")
 check(r1.returncode == 0 and r1.stdout == r0.stdout, "shipped zpsid.conf = the defaults:\n%s%s" % (r1.stdout, r1.stderr))
-print("ok: %d golden files, the shipped zpsid.conf" % len(confs))
+# the unit file as meson generated it: systemd accepts it (with the
+# binary at the build tree's path, since nothing is installed here)
+unit = os.path.join(os.path.dirname(zpsid), "zpsid.service")
+text = open(unit).read()
+check("Type=notify" in text and "/zpsi/zpsid.conf" in text, "the unit is Type=notify and names the config")
+analyze = shutil.which("systemd-analyze")
+if analyze:
+    test_unit = os.path.join(os.environ.get("TMPDIR", "/tmp"), "zpsid-verify-%d" % os.getpid(), "zpsid.service")
+    os.makedirs(os.path.dirname(test_unit), exist_ok=True)
+    open(test_unit, "w").write(re.sub(r"ExecStart=\S+/zpsid", "ExecStart=" + zpsid, text))
+    r = subprocess.run([analyze, "verify", "--man=no", test_unit], capture_output=True, text=True, timeout=60)
+    os.unlink(test_unit)
+    os.rmdir(os.path.dirname(test_unit))
+    check(r.returncode == 0, "systemd-analyze verify: %s%s" % (r.stdout, r.stderr))
+else:
+    print("note: no systemd-analyze; the unit file was not verified")
+print("ok: %d golden files, the shipped zpsid.conf and unit" % len(confs))
