@@ -415,7 +415,7 @@ int main(int argc, char **argv)
 	loop(&d);
 
 	notify_send("STOPPING=1");
-	r = persist_save(&d);
+	r = persist_save_now(&d);
 	if (r < 0)
 		log_err("final save failed: %s", strerror(-r));
 	conn_close_all(&d, true);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,16 +47,18 @@ static json_t *guest_record(struct zpsid *d, const struct guest *g)
 
 /* The document in one buffer, written in as few write()s as the kernel
  * allows (jansson's json_dumpfd() issues one per token: ~10^6 system calls
- * for 10,000 guests). */
-static int write_json(int fd, json_t *root)
+ * for 10,000 guests), atomically. */
+static int write_file(const char *dir, const char *text, size_t len)
 {
-	char *text = json_dumps(root, JSON_COMPACT);
-	size_t len, off = 0;
-	int r = 0;
+	char path[512], tmp[520];
+	size_t off = 0;
+	int fd, dfd, r = 0;
 
-	if (!text)
-		return -ENOMEM;
-	len = strlen(text);
+	snprintf(path, sizeof(path), "%s/guests.json", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
 	while (off < len) {
 		ssize_t n = write(fd, text + off, len - off);
 
@@ -67,18 +70,80 @@ static int write_json(int fd, json_t *root)
 		}
 		off += (size_t)n;
 	}
-	free(text);
-	return r;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);	/* the rename itself */
+		close(dfd);
+	}
+	return 0;
 }
 
-int persist_save(struct zpsid *d)
+/*
+ * The disk part of a save runs on a writer thread: an fsync can take long
+ * on a busy disk, and the event loop must not wait for it (samples,
+ * commands, wakes).  The loop builds the document and hands it over; a
+ * newer document replaces one not yet taken, so the writer never falls
+ * behind by more than one.  The thread touches nothing but this struct.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, quit, busy;
+	char *doc;		/* waiting to be written, malloc'ed */
+	size_t len;
+	char dir[256];
+	int error;		/* the last write that failed, not yet reported */
+} wr = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void *writer_main(void *arg)
 {
-	char path[512], tmp[520];
+	(void)arg;
+	pthread_mutex_lock(&wr.lock);
+	for (;;) {
+		char dir[sizeof(wr.dir)], *doc;
+		size_t len;
+		int r;
+
+		while (!wr.doc && !wr.quit)
+			pthread_cond_wait(&wr.cond, &wr.lock);
+		if (!wr.doc)
+			break;
+		doc = wr.doc;
+		len = wr.len;
+		wr.doc = NULL;
+		wr.busy = true;
+		memcpy(dir, wr.dir, sizeof(dir));
+		pthread_mutex_unlock(&wr.lock);
+		r = write_file(dir, doc, len);
+		free(doc);
+		pthread_mutex_lock(&wr.lock);
+		wr.busy = false;
+		if (r < 0)
+			wr.error = r;
+		pthread_cond_broadcast(&wr.cond);
+	}
+	pthread_mutex_unlock(&wr.lock);
+	return NULL;
+}
+
+static char *build_document(struct zpsid *d, size_t *len)
+{
 	json_t *root, *arr = json_array();
-	int fd, r = 0, dfd;
+	char *text;
 
 	if (!arr)
-		return -ENOMEM;
+		return NULL;
 	for (uint32_t id = zpsi_registry_next(d->reg, 0); id; id = zpsi_registry_next(d->reg, id)) {
 		struct guest *g = guest_by_id(d, id);
 		json_t *rec;
@@ -88,38 +153,76 @@ int persist_save(struct zpsid *d)
 		rec = guest_record(d, g);
 		if (!rec || json_array_append_new(arr, rec) < 0) {
 			json_decref(arr);
-			return -ENOMEM;
+			return NULL;
 		}
 	}
 	root = json_pack("{s:i,s:I,s:o}", "version", STATE_VERSION, "saved",
 			 (json_int_t)(zpsi_now_ns(CLOCK_REALTIME) / ZPSI_NSEC_PER_SEC), "guests", arr);
 	if (!root)
-		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s/guests.json", d->cfg.state_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		json_decref(root);
-		return -errno;
-	}
-	r = write_json(fd, root);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
+		return NULL;
+	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return r;
+	if (text)
+		*len = strlen(text);
+	return text;
+}
+
+int persist_save(struct zpsid *d)
+{
+	size_t len = 0;
+	char *text = build_document(d, &len);
+	int r = 0;
+
+	if (!text)
+		return -ENOMEM;
+	pthread_mutex_lock(&wr.lock);
+	if (!wr.started) {
+		/* zpsid blocks its signals before anything else: the thread
+		 * inherits the mask, so signals still reach the signalfd */
+		r = -pthread_create(&wr.thread, NULL, writer_main, NULL);
+		wr.started = r == 0;
 	}
-	dfd = open(d->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);	/* the rename itself */
-		close(dfd);
+	if (r == 0) {
+		free(wr.doc);	/* superseded before it was written */
+		wr.doc = text;
+		wr.len = len;
+		snprintf(wr.dir, sizeof(wr.dir), "%s", d->cfg.state_dir);
+		pthread_cond_broadcast(&wr.cond);
+		r = wr.error;
+		wr.error = 0;
 	}
-	return 0;
+	pthread_mutex_unlock(&wr.lock);
+	if (!wr.started) {	/* no thread: write it here */
+		r = write_file(d->cfg.state_dir, text, len);
+		free(text);
+	}
+	return r;
+}
+
+int persist_save_now(struct zpsid *d)
+{
+	size_t len = 0;
+	char *text;
+	int r;
+
+	pthread_mutex_lock(&wr.lock);
+	if (wr.started) {
+		free(wr.doc);	/* the document below is newer */
+		wr.doc = NULL;
+		wr.quit = true;
+		pthread_cond_broadcast(&wr.cond);
+		pthread_mutex_unlock(&wr.lock);
+		pthread_join(wr.thread, NULL);
+		pthread_mutex_lock(&wr.lock);
+		wr.started = wr.quit = false;
+	}
+	pthread_mutex_unlock(&wr.lock);
+	text = build_document(d, &len);
+	if (!text)
+		return -ENOMEM;
+	r = write_file(d->cfg.state_dir, text, len);
+	free(text);
+	return r;
 }
 
 static int get_int(json_t *o, const char *key, uint64_t max, uint64_t *out)

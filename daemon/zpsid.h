@@ -3,6 +3,8 @@
  * zpsid.h - the host daemon's shared state.  One thread owns everything:
  * the epoll loop in main.c dispatches to the modules below, so nothing here
  * needs a lock (libmicrohttpd runs in the same loop, without a thread).
+ * The one other thread, persist.c's writer, only writes out documents the
+ * loop hands it, so that an fsync never holds the loop up.
  */
 #ifndef ZPSID_H
 #define ZPSID_H
@@ -258,7 +260,11 @@ json_t *api_guest_json(struct zpsid *d, const struct guest *g, bool details);
 void api_reply_guest(struct zpsid *d, struct conn *c, uint32_t re, const struct guest *g);
 
 /* persist.c */
+/* Hand the state to the writer thread (the fsync does not hold up the
+ * loop); returns an earlier write's failure, if any. */
 int persist_save(struct zpsid *d);
+/* Stop the writer and save now, waiting for the disk (shutdown). */
+int persist_save_now(struct zpsid *d);
 int persist_load(struct zpsid *d);
 
 /* metrics.c */

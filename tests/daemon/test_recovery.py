@@ -6,6 +6,7 @@ and counters are as before.  A VMM that dies is noticed and removed; one that
 died while zpsid was down is removed at restart; one that never comes back
 is removed after reconnect_grace."""
 import json
+import os
 import time
 
 from zpsidtest import Zpsid, TestVmm, tmpdir, wait_until, check, expected_aggregate_bp
@@ -69,6 +70,19 @@ d.kill9()
 d.start()
 wait_until(lambda: "c" not in d.guests(), timeout=20, what="silent VMM removed after grace")
 vms["c"].proc.send_signal(18)
+
+# a save that fails (the temporary file's name taken by a directory): zpsid
+# says so and keeps running; once the way is clear, saves land again
+tmpname = os.path.join(d.state, "guests.json.tmp")
+os.mkdir(tmpname)
+d.ctl("set", "e", "weight", "9")
+wait_until(lambda: "cannot save state" in open(d.log).read(), what="the failed save to be logged")
+check(d.proc.poll() is None and d.guests()["e"]["weight"] == 9, "zpsid runs on after a failed save")
+os.rmdir(tmpname)
+d.ctl("set", "e", "weight", "11")
+wait_until(lambda: any(g["name"] == "e" and g["weight"] == 11
+                       for g in json.load(open(d.state + "/guests.json"))["guests"]),
+           what="saves to land again")
 for v in vms.values():
     if v.alive():
         v.stop()
