@@ -2,19 +2,24 @@
 /*
  * power.c - zpsid drives C3 and C6 and wakes guests (SPEC component 3,
  * docs/control.md "power").  One power command per VM at a time; the VMM
- * answers with an ack, or the command fails after command_timeout.
+ * answers with an ack when it is done; after command_timeout the client is
+ * told that the command goes on.
  *
  * C6's snapshot file is created by zpsid in its own state directory and only
  * its fd is passed: the VMM never needs to write anywhere else.  The file is
  * removed only when the VMM has said it is not in C6 (a refused or failed
- * C6, a finished wake, a VMM that comes back running) or with the guest:
- * a C6 still being written when zpsid stops waiting may yet complete.
+ * C6, a finished wake) or with the guest: a C6 still being written when
+ * zpsid stops waiting may yet complete.  Nor is it truncated when a C6 is
+ * asked for: the VMM writes from offset 0 and truncates to what it wrote,
+ * and a VMM that is in C6 already (zpsid's view can lag after a restart)
+ * acks without writing - its state must survive the command.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zpsid.h"
@@ -81,7 +86,7 @@ int send_command(struct zpsid *d, struct guest *g, enum pending_kind kind, uint6
 	if (value == ZPSI_POWER_C6 || (value == ZPSI_POWER_C0 && g->power == ZPSI_POWER_C6)) {
 		snapshot_path(d, g, m.u.power.path, sizeof(m.u.power.path));
 		fd = value == ZPSI_POWER_C6
-			? open(m.u.power.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)
+			? open(m.u.power.path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)
 			: open(m.u.power.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		/* No file of ours: the VMM hibernated into its own (SIGPWR)
 		 * and wakes from it without one. */
@@ -143,6 +148,16 @@ void snapshot_drop(struct zpsid *d, struct guest *g)
 	snapshot_path(d, g, path, sizeof(path));
 	if (unlink(path) == 0)
 		log_debug("%s: snapshot %s removed", g->name, path);
+}
+
+static void snapshot_drop_empty(struct zpsid *d, struct guest *g)
+{
+	char path[512];
+	struct stat st;
+
+	snapshot_path(d, g, path, sizeof(path));
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+		snapshot_drop(d, g);
 }
 
 /* zpsid stops waiting for the VMM but the command goes on: the client
@@ -207,6 +222,8 @@ void power_ack(struct zpsid *d, struct guest *g, const struct zpsi_ctl_msg *m)
 	zpsi_registry_set_power(d->reg, g->id, g->power, true, zpsi_mono_ns());
 	if (from == ZPSI_POWER_C6 && g->power == ZPSI_POWER_C0)
 		snapshot_drop(d, g);
+	if (g->power == ZPSI_POWER_C6 && !a->bytes)
+		snapshot_drop_empty(d, g);	/* it was in C6 already, its state elsewhere */
 	if (g->power == ZPSI_POWER_C6 && a->bytes)
 		log_notice("%s: %s -> C6 (%" PRIu64 " bytes saved)", g->name, zpsi_ctl_power_name(from), a->bytes);
 	else
