@@ -284,11 +284,13 @@ bool cg_task_within(const struct cg_mgr *m, pid_t pid, const int32_t *tids, unsi
 	char file[64], path[512];
 
 	snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)pid);
-	if (cg_task_path(m, file, path, sizeof(path)) == 0 && cg_path_within(path, cgpath))
+	/* exactly there: a VMM below a cgroup that holds other processes
+	 * must not get zpsid to throttle them */
+	if (cg_task_path(m, file, path, sizeof(path)) == 0 && strcmp(path, cgpath) == 0)
 		return true;
 	for (unsigned i = 0; i < ntids; i++) {
 		snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", (int)pid, (int)tids[i]);
-		if (cg_task_path(m, file, path, sizeof(path)) == 0 && cg_path_within(path, cgpath))
+		if (cg_task_path(m, file, path, sizeof(path)) == 0 && strcmp(path, cgpath) == 0)
 			return true;
 	}
 	return false;

@@ -42,7 +42,7 @@ bool cg_path_within(const char *path, const char *cgpath);
 int cg_task_path(const struct cg_mgr *m, const char *procfile, char *out, size_t cap);
 
 /* Does the process (its main thread) or one of the listed threads run in
- * `cgpath` or below?  What makes a cgroup a VMM's own to name. */
+ * exactly `cgpath`?  What makes a cgroup a VMM's own to name. */
 bool cg_task_within(const struct cg_mgr *m, pid_t pid, const int32_t *tids, unsigned ntids,
 		    const char *cgpath);
 

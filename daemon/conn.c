@@ -43,7 +43,13 @@ void conn_accept(struct zpsid *d)
 				/* The peer stays in the backlog, the listening socket
 				 * stays readable: stop watching it until the next
 				 * tick, or the loop would spin on it. */
-				log_warn("accept: %m; not accepting for a moment");
+				static uint64_t last_log_ns;
+				uint64_t now = zpsi_mono_ns();
+
+				if (!last_log_ns || now - last_log_ns >= 10 * ZPSI_NSEC_PER_SEC) {
+					log_warn("accept: %m; not accepting for a moment");
+					last_log_ns = now;
+				}
 				zpsid_epoll_mod(d, d->listenfd, 0, TAG(TAG_LISTEN, 0));
 				d->accept_paused = true;
 			} else if (errno != EAGAIN && errno != EINTR) {

@@ -666,6 +666,8 @@ void guest_sample_all(struct zpsid *d)
 			 * (its VMM said so): a new start, re-based below */
 			zpsi_region_reader_reset(&g->rd);
 			r = zpsi_region_read(&g->rd, g->region, &s);
+			if (r == 0)
+				g->reset_pending = false;
 		}
 		if (r == 1)
 			continue;
@@ -678,7 +680,6 @@ void guest_sample_all(struct zpsid *d)
 				d->samples_rejected++;
 			continue;
 		}
-		g->reset_pending = false;
 		r = zpsi_registry_update(d->reg, g->id, s.ratio_bp, s.committed, s.deferred, t0);
 		if (r == -EINVAL) {
 			/* counts below what was restored: the guest reset them */

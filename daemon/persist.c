@@ -215,6 +215,9 @@ int persist_save_now(struct zpsid *d)
 		pthread_join(wr.thread, NULL);
 		pthread_mutex_lock(&wr.lock);
 		wr.started = wr.quit = false;
+		if (wr.error)
+			log_err("an earlier save failed: %s", strerror(-wr.error));
+		wr.error = 0;
 	}
 	pthread_mutex_unlock(&wr.lock);
 	text = build_document(d, &len);

@@ -159,7 +159,6 @@ static void link_report(struct vmm_link *l, bool periodic)
 	}
 	vmm_host_lock(l->vm->host);
 	s->counters_reset = l->vm->counters_reset_report;
-	l->vm->counters_reset_report = false;
 	vmm_host_unlock(l->vm->host);
 	if (!s->has_power && !s->has_balloon && !s->has_rss && !s->counters_reset)
 		return;
@@ -171,6 +170,11 @@ static void link_report(struct vmm_link *l, bool periodic)
 		l->reported_balloon = s->balloon_bytes;
 	if (s->has_rss)
 		l->reported_rss = s->rss_bytes;
+	if (s->counters_reset) {	/* sent: a later reset sets it again */
+		vmm_host_lock(l->vm->host);
+		l->vm->counters_reset_report = false;
+		vmm_host_unlock(l->vm->host);
+	}
 }
 
 static void link_lost(struct vmm_link *l, const char *why, bool soon)

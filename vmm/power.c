@@ -241,6 +241,7 @@ static void vmm_do_wake(struct vmm *vm)
 			 * the next wake) still holds it.  Whatever the failed
 			 * read put into RAM goes. */
 			madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
+			vm->hibernated_ns = vmm_now_ns();	/* an alarm retries no sooner */
 			vmm_op_failed(vm, "waking from C6 failed", r);
 			return;
 		}
@@ -442,7 +443,13 @@ int vmm_request_file(struct vmm *vm, enum vmm_request req, int fd)
 	}
 	pthread_mutex_lock(&vm->lock);
 	zpsi_closep(&vm->ext_state_fd);
-	vm->ext_state_fd = fd;
+	/* A wake reads a passed file only if the C6 went into one: a VM in
+	 * its own C6 (or not in C6) must never be rolled back to an older
+	 * file zpsid happens to hold. */
+	if (req == VMM_REQ_WAKE && !vm->hibernated_ext)
+		close(fd);
+	else
+		vm->ext_state_fd = fd;
 	r = vmm_request_locked(vm, req);
 	if (r < 0)
 		zpsi_closep(&vm->ext_state_fd);
