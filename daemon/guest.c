@@ -588,6 +588,14 @@ static void record_decision(struct zpsid *d, struct guest *g, int err)
 	d->decisions++;
 }
 
+/* the power state of the last recorded decision, or -1 */
+static int last_decided_power(const struct guest *g)
+{
+	if (!g->ndecisions)
+		return -1;
+	return g->decisions[(g->decision_head + ZPSID_DECISIONS - 1) % ZPSID_DECISIONS].power;
+}
+
 void guest_decide(struct zpsid *d, struct guest *g, bool force)
 {
 	struct zpsi_vm_size vm = { .vcpus = g->vcpus ? g->vcpus : 1, .mem_bytes = g->mem_bytes };
@@ -606,8 +614,9 @@ void guest_decide(struct zpsid *d, struct guest *g, bool force)
 	if (changed || !g->since_realtime_ns)
 		g->since_realtime_ns = zpsi_now_ns(CLOCK_REALTIME);
 	if (g->enforced && !changed && a.cpu_quota_us == g->alloc.cpu_quota_us &&
-	    a.cpu_period_us == g->alloc.cpu_period_us && a.mem_target_bytes == g->alloc.mem_target_bytes)
-		return;	/* nothing to write */
+	    a.cpu_period_us == g->alloc.cpu_period_us && a.mem_target_bytes == g->alloc.mem_target_bytes &&
+	    last_decided_power(g) == (int)g->power)
+		return;	/* nothing to write, nothing new to record (C3 -> C6 is) */
 	g->alloc = a;
 	if (g->cgroup && d->cg.mode != CG_NONE) {
 		r = cg_apply(&d->cg, g->cgroup, a.cpu_quota_us, a.cpu_period_us, d->cfg.memory_enforce,

@@ -31,8 +31,9 @@ static void usage(FILE *f)
 		"  guest NAME             one guest, with its recent decisions\n"
 		"  wake NAME              wake a guest to C0 (waits for its VMM)\n"
 		"  set NAME KEY VALUE     weight 1..65535 | power C0|C3|C6 | memory_target BYTES|auto\n"
-		"  top [-i SECONDS] [-n COUNT]   a live table, 'q' quits\n\n"
-		"--socket defaults to /run/zpsi/zpsid.sock, --timeout to 15000 ms.\n"
+		"  top [-i SECONDS] [-n COUNT]   a live table, 'q' quits (-n 0: until then)\n\n"
+		"Options may also follow the command (zpsictl status --json).\n"
+		"--socket defaults to /run/zpsi/zpsid.sock, --timeout to 15000 ms, -i to 1 s.\n"
 		"Exit status: 0 done, 1 zpsid refused or cannot be reached, 2 usage.\n");
 }
 
@@ -238,22 +239,28 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	_cleanup_close_ int fd = -1;
 	json_t *reply = NULL;
 	const char *cmd;
+	double interval = 1.0;
+	long count = 0;
+	bool top_opt = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+s:jt:h", opts, NULL)) != -1) {
+	/* options may stand before or after the command: zpsictl status --json */
+	while ((c = getopt_long(argc, argv, "s:jt:hi:n:", opts, NULL)) != -1) {
+		char *end;
+		long v;
+
 		switch (c) {
 		case 's': sock_path = optarg; break;
 		case 'j': as_json = true; break;
-		case 't': {
-			char *end;
-			long v;
-
+		case 't':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || v < 1 || v > 3600000) {
@@ -263,7 +270,24 @@ int main(int argc, char **argv)
 			}
 			timeout_ms = (int)v;
 			break;
-		}
+		case 'i':
+			errno = 0;
+			interval = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(interval >= 0.1 && interval <= 3600)) {
+				fprintf(stderr, "zpsictl: top: --interval wants seconds, 0.1..3600: '%s'\n", optarg);
+				return 2;
+			}
+			top_opt = true;
+			break;
+		case 'n':
+			errno = 0;
+			count = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || count < 0) {
+				fprintf(stderr, "zpsictl: top: --count wants a number, 0 for no end: '%s'\n", optarg);
+				return 2;
+			}
+			top_opt = true;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -274,39 +298,17 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind++];
 	/* a usage error is one before anything is asked of zpsid */
-	if (strcmp(cmd, "top") != 0 && !command_ok(cmd, argc - optind)) {
+	if (!strcmp(cmd, "top") ? optind != argc : !command_ok(cmd, argc - optind)) {
 		fprintf(stderr, "zpsictl: '%s' with %d argument%s is not a command\n", cmd, argc - optind,
 			argc - optind == 1 ? "" : "s");
 		usage(stderr);
 		return 2;
 	}
+	if (top_opt && strcmp(cmd, "top") != 0) {
+		fprintf(stderr, "zpsictl: --interval and --count are for 'top'\n");
+		return 2;
+	}
 	if (!strcmp(cmd, "top")) {
-		double interval = 1.0;
-		long count = 0;
-
-		int base = optind - 1;	/* argv[base] is "top": its own getopt pass */
-
-		optind = 0;		/* glibc: start a new scan */
-		while ((c = getopt(argc - base, argv + base, "i:n:")) != -1) {
-			char *end;
-
-			if (c == 'i')
-				interval = strtod(optarg, &end);
-			else if (c == 'n')
-				count = strtol(optarg, &end, 10);
-			else
-				return 2;
-			if (*end || count < 0) {
-				fprintf(stderr, "zpsictl: top: bad -%c '%s'\n", c, optarg);
-				return 2;
-			}
-		}
-		if (base + optind != argc) {
-			usage(stderr);
-			return 2;
-		}
-		if (interval < 0.1)
-			interval = 0.1;
 		if ((r = connect_to_zpsid(&fd)) < 0)
 			return 1;
 		signal(SIGINT, on_sigint);	/* the loop ends, atexit restores the terminal */
@@ -330,14 +332,14 @@ int main(int argc, char **argv)
 	}
 	if (r < 0) {
 		if (as_json && reply)
-			json_dumpf(reply, stdout, JSON_INDENT(2)), putchar('\n');
+			json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15)), putchar('\n');
 		fprintf(stderr, "zpsictl: %s: %s%s%s\n", cmd, strerror(-r),
 			reply ? ": " : "", reply ? str(reply, "message") : "");
 		json_decref(reply);
 		return 1;
 	}
 	if (as_json) {
-		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
 		putchar('\n');
 	} else if (!strcmp(cmd, "status"))
 		print_status(reply, stdout);

@@ -4,11 +4,14 @@
 running guests and applies new tiers, a bad config on reload is refused and the
 old one kept, SIGTERM stops gracefully (STOPPING=1, exit 0, socket removed),
 and every log line carries a syslog priority prefix."""
+import json
 import os
 import re
 import signal
+import subprocess
+import time
 
-from zpsidtest import Zpsid, TestVmm, tmpdir, wait_until, check
+from zpsidtest import ZPSICTL, Zpsid, TestVmm, tmpdir, wait_until, check
 
 tmp = tmpdir()
 conf = os.path.join(tmp, "zpsid.conf")
@@ -21,6 +24,23 @@ wait_until(lambda: len(d.guests()) == 3 and all(g["samples_total"] > 0 for g in 
 g = d.guests()
 check([g["vm%d" % i]["share"] for i in range(3)] == [1.0, 0.8, 0.5], "the seed's tiers: %s" % g)
 check(d.status()["sample_hz"] == 50, "sample_hz from the file")
+
+
+def zpsictl(*args):
+    return subprocess.run([ZPSICTL] + list(args), capture_output=True, text=True, timeout=30)
+
+
+# zpsictl as the issue writes it: options after the command too
+r = zpsictl("status", "--json", "--socket", d.sock)
+check(r.returncode == 0, "zpsictl status --json: %s%s" % (r.stdout, r.stderr))
+st = json.loads(r.stdout)
+check(st["aggregate_psi"] == st["aggregate_bp"] / 10000 and len(st["guests"]) == 3, "status --json: %s" % st)
+r = zpsictl("guest", "vm1", "-j", "-s", d.sock)
+since = json.loads(r.stdout)["guest"]["since"]
+check(abs(since - time.time()) < 120, "'since' printed to the second: %r" % since)
+for bad in (["status", "-n", "2"], ["top", "-i", "0.01"], ["top", "extra"], ["guest"], ["status", "--bogus"]):
+    r = zpsictl("-s", d.sock, *bad)
+    check(r.returncode == 2 and r.stderr, "zpsictl %s is a usage error (2): %d %s" % (bad, r.returncode, r.stderr))
 
 # reload with new tiers: 15 % and below keep everything, above that 25 %
 open(conf, "w").write("sample_hz = 200\ntiers = 1500:100,10000:25\n")

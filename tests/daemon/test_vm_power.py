@@ -60,6 +60,9 @@ try:
 
     g = d.ctl("set", "pw", "power", "C6")["guest"]
     check(g["power_state"] == "C6", "C6 acknowledged: %s" % g)
+    dec = d.ctl("guest", "pw")["guest"]["decisions"]
+    check([x["power_state"] for x in dec[-2:]] == ["C3", "C6"] and dec[-1]["cpu_quota_us"] == 1000,
+          "C3 -> C6 is a decision of its own (same quota): %s" % dec[-2:])
     f = os.path.join(snap, "pw.c6")
     check(os.path.exists(f) and os.path.getsize(f) > 4096, "the VM's state is in zpsid's state directory")
     state_bytes = os.path.getsize(f)
