@@ -94,6 +94,20 @@ static char *render(struct zpsid *d, size_t *len)
 		  "%" PRIu64, g->rd.torn);
 	PER_GUEST(f, d, "zpsid_guest_samples_rejected_total", "counter", "Region samples refused.",
 		  "%" PRIu64, g->rd.rejected);
+	PER_GUEST(f, d, "zpsid_guest_psi_resets_total", "counter",
+		  "Times the guest started its counts anew (PSI_CTRL_MSR.RESET).", "%" PRIu64, g->resets);
+	PER_GUEST(f, d, "zpsid_guest_balloon_bytes", "gauge",
+		  "Guest memory the balloon has given back to the host.", "%" PRIu64, g->balloon_bytes);
+	/* Only what a VMM reported: a missing sample is not a resident size of 0. */
+	family(f, "zpsid_guest_vmm_resident_bytes", "gauge",
+	       "The VMM process's resident memory, as it last reported it.");
+	for (uint32_t i = 1; i < d->by_id_cap; i++) {
+		const struct guest *g = d->by_id[i];
+
+		if (g && g->rss_bytes)
+			fprintf(f, "zpsid_guest_vmm_resident_bytes{guest=\"%s\"} %" PRIu64 "\n",
+				g->name, g->rss_bytes);
+	}
 
 	counter(f, "zpsid_sampler_ticks_total", "Sampler passes.", d->ticks);
 	counter(f, "zpsid_region_reads_total", "Region reads over all guests.", d->samples);

@@ -46,6 +46,9 @@ check(code == 200 and ctype.startswith("text/plain; version=0.0.4"), "content ty
 want = st["aggregate_psi"]
 check("zpsid_aggregate_psi_ratio %.4f" % want in body, "aggregate in /metrics")
 check('zpsid_guest_psi_ratio{guest="p2"} 0.7000' in body, "per-guest ratio")
+check('zpsid_guest_psi_resets_total{guest="p0"} 0' in body and 'zpsid_guest_balloon_bytes{guest="p0"} 0' in body,
+      "per-guest resets and balloon")
+check("zpsid_guest_vmm_resident_bytes{" not in body, "no resident size the simulated VMMs never reported")
 lint = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, text=True)
 check(lint.returncode == 0, "promtool check metrics:\n" + lint.stdout + lint.stderr)
 try:

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 from zpsidtest import (ZPSICTL, Zpsid, RealVmm, check, cgroup_v1_usable, remove_cgroup_tree, require_kvm,
                        tmpdir, wait_until)
@@ -31,7 +32,7 @@ def thread_cpu_ns(pid, tid):
 
 
 tmp = tmpdir()
-args = ["-o", "sample_hz=50"]
+args = ["-o", "sample_hz=50", "-m", "127.0.0.1:0"]
 args += (["-o", "cgroup_mode=v1", "-o", "cgroup_root=" + V1, "-p", "/" + parent] if use_cg else [])
 d = Zpsid(tmp, *args).start()
 snap = os.path.join(d.state, "snapshots")
@@ -131,6 +132,11 @@ try:
     check(g["memory_target_bytes"] == 16 * MiB and g["tier"] == 2, "target = 50 %% of 32 MiB: %s" % g)
     rss_after = bal.rss_kib()
     check(rss_after <= rss_full - 8 * 1024, "RSS %d -> %d KiB: the balloon gave memory back" % (rss_full, rss_after))
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.status()["metrics_port"], timeout=5) as r:
+        body = r.read().decode()
+    check('zpsid_guest_balloon_bytes{guest="bal"} %d' % (16 * MiB) in body, "balloon in /metrics")
+    rss_metric = [l for l in body.splitlines() if l.startswith('zpsid_guest_vmm_resident_bytes{guest="bal"} ')]
+    check(len(rss_metric) == 1 and int(rss_metric[0].split()[1]) > 0, "VMM RSS in /metrics: %s" % rss_metric)
     print("ok: balloon, RSS %d -> %d KiB" % (rss_full, rss_after))
     for vm in vms:
         vm.stop()
