@@ -30,16 +30,18 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One family, one sample per guest. */
-#define PER_GUEST(f, d, name_, type_, help_, fmt_, expr_)                                  \
+/* One family, one sample per guest for which when_ holds. */
+#define PER_GUEST_IF(f, d, name_, type_, help_, when_, fmt_, expr_)                        \
 	do {                                                                               \
 		family(f, name_, type_, help_);                                            \
 		for (uint32_t i_ = 1; i_ < (d)->by_id_cap; i_++) {                         \
 			const struct guest *g = (d)->by_id[i_];                            \
-			if (g)                                                             \
+			if (g && (when_))                                                  \
 				fprintf(f, "%s{guest=\"%s\"} " fmt_ "\n", name_, g->name, expr_); \
 		}                                                                          \
 	} while (0)
+#define PER_GUEST(f, d, name_, type_, help_, fmt_, expr_) \
+	PER_GUEST_IF(f, d, name_, type_, help_, true, fmt_, expr_)
 
 static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 {
@@ -99,15 +101,9 @@ static char *render(struct zpsid *d, size_t *len)
 	PER_GUEST(f, d, "zpsid_guest_balloon_bytes", "gauge",
 		  "Guest memory the balloon has given back to the host.", "%" PRIu64, g->balloon_bytes);
 	/* Only what a VMM reported: a missing sample is not a resident size of 0. */
-	family(f, "zpsid_guest_vmm_resident_bytes", "gauge",
-	       "The VMM process's resident memory, as it last reported it.");
-	for (uint32_t i = 1; i < d->by_id_cap; i++) {
-		const struct guest *g = d->by_id[i];
-
-		if (g && g->rss_bytes)
-			fprintf(f, "zpsid_guest_vmm_resident_bytes{guest=\"%s\"} %" PRIu64 "\n",
-				g->name, g->rss_bytes);
-	}
+	PER_GUEST_IF(f, d, "zpsid_guest_vmm_resident_bytes", "gauge",
+		     "The VMM process's resident memory, as it last reported it.", g->rss_bytes != 0,
+		     "%" PRIu64, g->rss_bytes);
 
 	counter(f, "zpsid_sampler_ticks_total", "Sampler passes.", d->ticks);
 	counter(f, "zpsid_region_reads_total", "Region reads over all guests.", d->samples);

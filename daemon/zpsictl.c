@@ -18,6 +18,9 @@
 #include "zpsi/ctl.h"
 #include "zpsi/util.h"
 
+/* --json: times in seconds since 1970 need 15 digits to keep the second */
+#define JSON_OUT (JSON_INDENT(2) | JSON_REAL_PRECISION(15))
+
 static const char *sock_path = ZPSI_CTL_DEFAULT_SOCKET;
 static bool as_json;
 static int timeout_ms = 15000;
@@ -332,14 +335,14 @@ int main(int argc, char **argv)
 	}
 	if (r < 0) {
 		if (as_json && reply)
-			json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15)), putchar('\n');
+			json_dumpf(reply, stdout, JSON_OUT), putchar('\n');
 		fprintf(stderr, "zpsictl: %s: %s%s%s\n", cmd, strerror(-r),
 			reply ? ": " : "", reply ? str(reply, "message") : "");
 		json_decref(reply);
 		return 1;
 	}
 	if (as_json) {
-		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+		json_dumpf(reply, stdout, JSON_OUT);
 		putchar('\n');
 	} else if (!strcmp(cmd, "status"))
 		print_status(reply, stdout);
