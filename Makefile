@@ -1,6 +1,6 @@
 # zpsi - the top-level commands.  Meson does the building; these targets
 # install what is missing first, so they work on a fresh Debian 12 machine.
-.PHONY: all build check demo bench clean
+.PHONY: all build check check-fresh demo bench clean
 
 all: build
 
@@ -10,7 +10,12 @@ build:
 check:
 	@scripts/check.sh
 
-demo: build
+# the README's commands in a fresh Debian 12 root (debootstrap); also part of make check
+check-fresh:
+	@scripts/fresh-machine.sh
+
+demo:
+	@scripts/build.sh demo
 	@scripts/demo.sh
 
 bench: build
