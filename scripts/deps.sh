@@ -6,8 +6,9 @@
 #   make bench    build
 #   make check    build test fuzz e2e
 #   make check-fresh  fresh
-# Safe to run again: it only calls apt when something is missing, and when an
-# install fails it says which packages and shows apt's own words.
+# Safe to run again, and at the same time (apt waits for its lock): it only
+# calls apt when something is missing, and when an install fails it says
+# which packages and shows apt's own words.
 set -eu
 
 build="meson ninja-build pkgconf gcc libc6-dev python3 libjansson-dev libmicrohttpd-dev libseccomp-dev"
@@ -65,12 +66,12 @@ export DEBIAN_FRONTEND=noninteractive
 # A stale or absent package index is the usual reason an install fails on a
 # fresh machine, so update first; a failed update is reported, not fatal
 # (the index may still be good enough).
-if ! $sudo apt-get update -q >"$log" 2>&1; then
+if ! $sudo apt-get -o DPkg::Lock::Timeout=600 update -q >"$log" 2>&1; then
 	echo "deps.sh: warning: apt-get update failed; trying the install with the old index:" >&2
 	tail -n 5 "$log" >&2
 fi
 # shellcheck disable=SC2086
-if ! $sudo apt-get install -y -q --no-install-recommends $missing >"$log" 2>&1; then
+if ! $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >"$log" 2>&1; then
 	echo "deps.sh: apt-get install failed for:$missing" >&2
 	echo "deps.sh: apt said (last lines):" >&2
 	tail -n 15 "$log" >&2
