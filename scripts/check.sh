@@ -2,7 +2,8 @@
 # check.sh - what `make check` runs: install what is missing, then build and
 # test three configurations:
 #   build       gcc, debugoptimized: unit, e2e and corpus-replay tests
-#   build-san   gcc, ASan + UBSan (no recovery): the same tests
+#   build-san   gcc, ASan + UBSan (no recovery): the same tests but the demo
+#               (its memory and rate figures are the plain build's)
 #   build-fuzz  clang + libFuzzer: each fuzzer runs for FUZZ_SECONDS
 # The last line is the summary over all of them: "N passed, N failed".
 set -u
@@ -44,7 +45,7 @@ run_suite build
 configure build-san -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all || exit 1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	run_suite build-san --timeout-multiplier 3
+	run_suite build-san --timeout-multiplier 3 --no-suite demo
 
 CC=clang configure build-fuzz -Dtests=disabled -Dfuzzing=true -Dfuzz_seconds="$fuzz_seconds" \
 	-Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link || exit 1
