@@ -1,8 +1,8 @@
-#!/bin/sh
+#!/bin/bash
 # build.sh [GROUP...] - install what the build (and the named extra package
 # groups, see deps.sh) needs, then build into build/.  A failing step shows
 # its own output and says what to do; nothing is hidden.
-set -eu
+set -eu -o pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build "$@"
 mkdir -p build
@@ -16,8 +16,16 @@ if [ ! -f build/build.ninja ]; then
 		exit 1
 	fi
 fi
-if ! ninja -C build >build/build.log 2>&1; then
-	cat build/build.log >&2
-	echo "build.sh: the build failed (above; full log in build/build.log)" >&2
+failed() {
+	[ -t 1 ] || cat build/build.log >&2
+	echo "build.sh: the build failed (above; the log of a non-terminal run is build/build.log)" >&2
 	exit 1
+}
+# ninja's own status line on a terminal; in a log, a line at every tenth
+if [ -t 1 ]; then
+	ninja -C build || failed
+else
+	ninja -C build 2>&1 | tee build/build.log | awk -F'[][/]' '/^\[[0-9]+\/[0-9]+\]/ {
+		if (int(10 * $2 / $3) > shown) { shown = int(10 * $2 / $3); print "build.sh: [" $2 "/" $3 "]"; fflush() } }' ||
+		failed
 fi

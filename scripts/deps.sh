@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # deps.sh [GROUP...] - install the Debian packages zpsi needs that are missing.
 # Each top-level command asks for the groups it uses:
 #   make          build
@@ -9,7 +9,7 @@
 # Safe to run again, and at the same time (apt waits for its lock): it only
 # calls apt when something is missing, and when an install fails it says
 # which packages and shows apt's own words.
-set -eu
+set -eu -o pipefail
 
 build="meson ninja-build pkgconf gcc libc6-dev python3 libjansson-dev libmicrohttpd-dev libseccomp-dev"
 test="libcmocka-dev"
@@ -70,8 +70,14 @@ if ! $sudo apt-get -o DPkg::Lock::Timeout=600 update -q >"$log" 2>&1; then
 	echo "deps.sh: warning: apt-get update failed; trying the install with the old index:" >&2
 	tail -n 5 "$log" >&2
 fi
+# Progress: apt says how many packages it will set up, then one line each.
+progress() {
+	awk '/newly installed/ { n = $3 + $1 } /^Setting up / { k++; if (n) printf "deps.sh: %d/%d packages set up\r", k, n; fflush() }
+	     END { if (k) printf "deps.sh: %d packages set up        \n", k }' >&2
+}
 # shellcheck disable=SC2086
-if ! $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >"$log" 2>&1; then
+if ! $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing 2>&1 |
+	tee "$log" | progress; then
 	echo "deps.sh: apt-get install failed for:$missing" >&2
 	echo "deps.sh: apt said (last lines):" >&2
 	tail -n 15 "$log" >&2
