@@ -1,6 +1,6 @@
 # zpsi - the top-level commands.  Meson does the building; these targets
 # install what is missing first, so they work on a fresh Debian 12 machine.
-.PHONY: all build check check-fresh demo bench clean
+.PHONY: all build check check-fresh demo bench fuzz-long clean
 
 all: build
 
@@ -20,6 +20,10 @@ demo:
 
 bench: build
 	@bench/run.sh
+
+# every fuzzer for FUZZ_LONG_SECONDS (120) each, new corpus entries merged in; not in CI
+fuzz-long:
+	@scripts/fuzz-long.sh
 
 clean:
 	rm -rf build build-san build-fuzz
