@@ -60,8 +60,9 @@ def wait_until(cond, timeout=20.0, what="condition"):
 
 
 class Zpsid:
-    def __init__(self, tmp, *args, config=None):
+    def __init__(self, tmp, *args, config=None, wrapper=()):
         self.tmp = tmp
+        self.wrapper = list(wrapper)	# e.g. setpriv: run zpsid with fewer privileges
         self.sock = os.path.join(tmp, "zpsid.sock")
         self.state = os.path.join(tmp, "state")
         self.log = os.path.join(tmp, "zpsid.log")
@@ -73,7 +74,7 @@ class Zpsid:
         self.notify.bind(self.notify_path)
 
     def start(self, wait_ready=True):
-        cmd = [ZPSID, "-s", self.sock, "-d", self.state, "-m", "off",
+        cmd = self.wrapper + [ZPSID, "-s", self.sock, "-d", self.state, "-m", "off",
                "-o", "cgroup_mode=none", "-o", "log_level=debug"] + self.args
         if self.config:
             cmd += ["-c", self.config]
