@@ -462,11 +462,13 @@ def check_fleet(st):
     low = wait_for(lambda: (lambda r: r if r < before_rss / 2 else None)(proc_status_kib(pid)["VmRSS"]), 20,
                    "batch-1's memory to be freed")
     size = os.path.getsize(f) if os.path.exists(f) else 0
-    held = st.guest("batch-1")
     # held in C6 until the recorder has seen it twice, so the report shows it
     n0 = len(st.timeline)
     wait_for(lambda: sum(1 for _, x in st.timeline[n0:] if x["guests"].get("batch-1", {}).get("power_state")
                          == "C6") >= 2, 10, "batch-1 resting in C6")
+    # the counters as zpsid sampled them in C6: the guest is stopped, so its
+    # region no longer moves (read earlier, a last update may not be sampled)
+    held = st.guest("batch-1")
     w = st.ctl("wake", "batch-1")
     row("power: host C6 and wake (batch-1)", "state file written, RSS freed, C0 with counters kept",
         "%s, file %.1f MiB, RSS %.1f -> %.1f MiB, woken %s, counters %s -> %s"
