@@ -71,9 +71,16 @@ if ! $sudo apt-get -o DPkg::Lock::Timeout=600 update -q >"$log" 2>&1; then
 	tail -n 5 "$log" >&2
 fi
 # Progress: apt says how many packages it will set up, then one line each.
+# On a terminal one line rewritten in place; in a log a line at every tenth.
 progress() {
-	awk '/newly installed/ { n = $3 + $1 } /^Setting up / { k++; if (n) printf "deps.sh: %d/%d packages set up\r", k, n; fflush() }
-	     END { if (k) printf "deps.sh: %d packages set up        \n", k }' >&2
+	tty=0
+	[ -t 2 ] && tty=1
+	awk -v tty=$tty '/newly installed/ { n = $3 + $1 }
+	     /^Setting up / { k++
+		if (n && tty) printf "deps.sh: %d/%d packages set up\r", k, n
+		else if (n && int(10 * k / n) > shown) { shown = int(10 * k / n); printf "deps.sh: %d/%d packages set up\n", k, n }
+		fflush() }
+	     END { if (k && tty) printf "deps.sh: %d packages set up        \n", k }' >&2
 }
 # shellcheck disable=SC2086
 if ! $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing 2>&1 |
