@@ -34,8 +34,9 @@ static void usage(FILE *f)
 		"  guest NAME             one guest, with its recent decisions\n"
 		"  wake NAME              wake a guest to C0 (waits for its VMM)\n"
 		"  set NAME KEY VALUE     weight 1..65535 | power C0|C3|C6 | memory_target BYTES|auto\n"
-		"  top [-i SECONDS] [-n COUNT]   a live table, 'q' quits (-n 0: until then)\n\n"
-		"Options may also follow the command (zpsictl status --json).\n"
+		"  top [-i|--interval SECONDS] [-n|--count COUNT]\n"
+		"                         a live table, 'q' quits (-n 0: until then)\n\n"
+		"Options may also follow the command (zpsictl status --json); -h, --help: this text.\n"
 		"--socket defaults to /run/zpsi/zpsid.sock, --timeout to 15000 ms, -i to 1 s.\n"
 		"Exit status: 0 done, 1 zpsid refused or cannot be reached, 2 usage.\n");
 }
