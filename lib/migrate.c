@@ -19,6 +19,7 @@
 
 #include "zpsi/abi.h"
 #include "zpsi/crc32c.h"
+#include "zpsi/le.h"
 #include "zpsi/migrate.h"
 
 /* Header field offsets (migrate.h). */
@@ -97,57 +98,6 @@ _Static_assert(PSI_O_REGION + ZPSI_REGION_SIZE == PSI_O_CAPTURED, "region is 64 
 _Static_assert(sizeof(((struct zpsi_psi_state *)0)->region) == ZPSI_REGION_SIZE, "region size");
 
 /* ---------------------------------------------------------------- */
-/* Little-endian, byte by byte                                        */
-/* ---------------------------------------------------------------- */
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static uint64_t mig_pad8(uint64_t n)
-{
-	return (n + 7) & ~(uint64_t)7;	/* callers keep n far below 2^64 */
-}
-
-static bool mig_all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
-/* ---------------------------------------------------------------- */
 /* The PSI section: checks and codec                                  */
 /* ---------------------------------------------------------------- */
 
@@ -180,7 +130,7 @@ int zpsi_mig_check_psi(const struct zpsi_psi_state *s)
 		if (memcmp(s->region, ZPSI_REGION_MAGIC, sizeof(ZPSI_REGION_MAGIC)) != 0 ||
 		    s->region_gpa == 0 || (s->region_gpa & PSI_PAGE_MASK))
 			return -EINVAL;
-	} else if (s->region_gpa != 0 || !mig_all_zero(s->region, sizeof(s->region))) {
+	} else if (s->region_gpa != 0 || !zpsi_all_zero(s->region, sizeof(s->region))) {
 		return -EINVAL;
 	}
 	return 0;
@@ -193,21 +143,21 @@ int zpsi_mig_encode_psi(const struct zpsi_psi_state *s, uint8_t out[ZPSI_MIG_PSI
 	if (r < 0)
 		return r;
 	memset(out, 0, ZPSI_MIG_PSI_SIZE);
-	put_le32(out + PSI_O_GUEST_ID, s->guest_id);
-	put_le32(out + PSI_O_WEIGHT, s->weight);
+	zpsi_put_le32(out + PSI_O_GUEST_ID, s->guest_id);
+	zpsi_put_le32(out + PSI_O_WEIGHT, s->weight);
 	out[PSI_O_POWER] = s->power;
 	out[PSI_O_FLAGS] = (uint8_t)((s->registered ? PSI_F_REGISTERED : 0) |
 				     (s->region_valid ? PSI_F_REGION_VALID : 0));
-	put_le64(out + PSI_O_STATE, s->msr_state);
-	put_le64(out + PSI_O_CONF, s->msr_conf);
-	put_le64(out + PSI_O_STATS, s->msr_stats);
-	put_le64(out + PSI_O_CTRL, s->msr_ctrl);
-	put_le64(out + PSI_O_COMMITTED, s->committed);
-	put_le64(out + PSI_O_DEFERRED, s->deferred);
-	put_le64(out + PSI_O_GPA, s->region_gpa);
+	zpsi_put_le64(out + PSI_O_STATE, s->msr_state);
+	zpsi_put_le64(out + PSI_O_CONF, s->msr_conf);
+	zpsi_put_le64(out + PSI_O_STATS, s->msr_stats);
+	zpsi_put_le64(out + PSI_O_CTRL, s->msr_ctrl);
+	zpsi_put_le64(out + PSI_O_COMMITTED, s->committed);
+	zpsi_put_le64(out + PSI_O_DEFERRED, s->deferred);
+	zpsi_put_le64(out + PSI_O_GPA, s->region_gpa);
 	memcpy(out + PSI_O_REGION, s->region, sizeof(s->region));
-	put_le64(out + PSI_O_CAPTURED, s->captured_ns);
-	put_le64(out + PSI_O_AGE, s->last_update_age_ns);
+	zpsi_put_le64(out + PSI_O_CAPTURED, s->captured_ns);
+	zpsi_put_le64(out + PSI_O_AGE, s->last_update_age_ns);
 	return 0;
 }
 
@@ -221,26 +171,26 @@ int zpsi_mig_decode_psi(const struct zpsi_mig_section *sec, struct zpsi_psi_stat
 	if (sec->type != ZPSI_MIG_SEC_PSI || sec->len != ZPSI_MIG_PSI_SIZE || !b)
 		return -EINVAL;
 	flags = b[PSI_O_FLAGS];
-	if ((flags & ~PSI_F_KNOWN) || !mig_all_zero(b + PSI_O_RSVD0, PSI_RSVD0_LEN) ||
-	    !mig_all_zero(b + PSI_O_RSVD1, PSI_RSVD1_LEN))
+	if ((flags & ~PSI_F_KNOWN) || !zpsi_all_zero(b + PSI_O_RSVD0, PSI_RSVD0_LEN) ||
+	    !zpsi_all_zero(b + PSI_O_RSVD1, PSI_RSVD1_LEN))
 		return -EINVAL;
 
 	memset(&s, 0, sizeof(s));
-	s.guest_id = get_le32(b + PSI_O_GUEST_ID);
-	s.weight = get_le32(b + PSI_O_WEIGHT);
+	s.guest_id = zpsi_get_le32(b + PSI_O_GUEST_ID);
+	s.weight = zpsi_get_le32(b + PSI_O_WEIGHT);
 	s.power = b[PSI_O_POWER];
 	s.registered = flags & PSI_F_REGISTERED;
 	s.region_valid = flags & PSI_F_REGION_VALID;
-	s.msr_state = get_le64(b + PSI_O_STATE);
-	s.msr_conf = get_le64(b + PSI_O_CONF);
-	s.msr_stats = get_le64(b + PSI_O_STATS);
-	s.msr_ctrl = get_le64(b + PSI_O_CTRL);
-	s.committed = get_le64(b + PSI_O_COMMITTED);
-	s.deferred = get_le64(b + PSI_O_DEFERRED);
-	s.region_gpa = get_le64(b + PSI_O_GPA);
+	s.msr_state = zpsi_get_le64(b + PSI_O_STATE);
+	s.msr_conf = zpsi_get_le64(b + PSI_O_CONF);
+	s.msr_stats = zpsi_get_le64(b + PSI_O_STATS);
+	s.msr_ctrl = zpsi_get_le64(b + PSI_O_CTRL);
+	s.committed = zpsi_get_le64(b + PSI_O_COMMITTED);
+	s.deferred = zpsi_get_le64(b + PSI_O_DEFERRED);
+	s.region_gpa = zpsi_get_le64(b + PSI_O_GPA);
 	memcpy(s.region, b + PSI_O_REGION, sizeof(s.region));
-	s.captured_ns = get_le64(b + PSI_O_CAPTURED);
-	s.last_update_age_ns = get_le64(b + PSI_O_AGE);
+	s.captured_ns = zpsi_get_le64(b + PSI_O_CAPTURED);
+	s.last_update_age_ns = zpsi_get_le64(b + PSI_O_AGE);
 
 	r = zpsi_mig_check_psi(&s);
 	if (r < 0)
@@ -333,16 +283,16 @@ static int mig_section_ok(struct zpsi_mig_writer *w, uint32_t type, uint32_t fla
 	if (type == ZPSI_MIG_SEC_PSI && w->psi_added)
 		return mig_fail(w, -EEXIST);
 	if (w->nsections >= ZPSI_MIG_MAX_SECTIONS || len > ZPSI_MIG_MAX_BODY ||
-	    w->len - ZPSI_MIG_HEADER_SIZE + ZPSI_MIG_SECTION_HEADER + mig_pad8(len) > ZPSI_MIG_MAX_BODY)
+	    w->len - ZPSI_MIG_HEADER_SIZE + ZPSI_MIG_SECTION_HEADER + zpsi_pad8(len) > ZPSI_MIG_MAX_BODY)
 		return mig_fail(w, -E2BIG);
 	return 0;
 }
 
 static void mig_section_header(uint8_t *p, uint32_t type, uint32_t flags, uint64_t len)
 {
-	put_le32(p, type);
-	put_le32(p + 4, flags);
-	put_le64(p + 8, len);
+	zpsi_put_le32(p, type);
+	zpsi_put_le32(p + 4, flags);
+	zpsi_put_le64(p + 8, len);
 }
 
 int zpsi_mig_add_section_iov(struct zpsi_mig_writer *w, uint32_t type, uint32_t flags,
@@ -357,7 +307,7 @@ int zpsi_mig_add_section_iov(struct zpsi_mig_writer *w, uint32_t type, uint32_t 
 	r = mig_section_ok(w, type, flags, len);
 	if (r < 0)
 		return r;
-	padded = mig_pad8(len);
+	padded = zpsi_pad8(len);
 	r = mig_reserve(w, ZPSI_MIG_SECTION_HEADER + padded);
 	if (r < 0)
 		return mig_fail(w, r);
@@ -403,12 +353,12 @@ int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s)
 static void mig_header(uint8_t *h, uint64_t body, uint32_t count)
 {
 	memcpy(h + MIG_H_MAGIC, ZPSI_MIG_MAGIC, sizeof(ZPSI_MIG_MAGIC));
-	put_le16(h + MIG_H_VERSION, ZPSI_MIG_VERSION);
-	put_le16(h + MIG_H_HSIZE, ZPSI_MIG_HEADER_SIZE);
-	put_le32(h + MIG_H_FLAGS, 0);
-	put_le64(h + MIG_H_BODY, body);
-	put_le32(h + MIG_H_COUNT, count);
-	put_le32(h + MIG_H_CRC, zpsi_crc32c(0, h, MIG_H_CRC));
+	zpsi_put_le16(h + MIG_H_VERSION, ZPSI_MIG_VERSION);
+	zpsi_put_le16(h + MIG_H_HSIZE, ZPSI_MIG_HEADER_SIZE);
+	zpsi_put_le32(h + MIG_H_FLAGS, 0);
+	zpsi_put_le64(h + MIG_H_BODY, body);
+	zpsi_put_le32(h + MIG_H_COUNT, count);
+	zpsi_put_le32(h + MIG_H_CRC, zpsi_crc32c(0, h, MIG_H_CRC));
 }
 
 int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len)
@@ -430,7 +380,7 @@ int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len)
 	}
 	h = w->buf;
 	mig_header(h, w->len - ZPSI_MIG_HEADER_SIZE, w->nsections);
-	put_le32(h + w->len, zpsi_crc32c(0, h, w->len));
+	zpsi_put_le32(h + w->len, zpsi_crc32c(0, h, w->len));
 	memcpy(h + w->len + 4, ZPSI_MIG_TRAILER_MAGIC, 4);
 
 	*buf = w->buf;
@@ -494,7 +444,7 @@ int zpsi_mig_finish_fd(struct zpsi_mig_writer *w, int fd, uint32_t type, uint32_
 		zpsi_mig_writer_free(w);
 		return r;
 	}
-	padded = mig_pad8(len);
+	padded = zpsi_pad8(len);
 	mig_header(w->buf, w->len - ZPSI_MIG_HEADER_SIZE + ZPSI_MIG_SECTION_HEADER + padded,
 		   w->nsections + 1);
 	mig_section_header(sh, type, flags, len);
@@ -507,7 +457,7 @@ int zpsi_mig_finish_fd(struct zpsi_mig_writer *w, int fd, uint32_t type, uint32_
 	if (r == 0)
 		r = mig_out_write(&o, zeros, (size_t)(padded - len));
 	if (r == 0) {
-		put_le32(trailer, o.crc);
+		zpsi_put_le32(trailer, o.crc);
 		memcpy(trailer + 4, ZPSI_MIG_TRAILER_MAGIC, 4);
 		r = mig_out_write(&o, trailer, sizeof(trailer));
 	}
@@ -533,19 +483,19 @@ int zpsi_mig_check_header(const uint8_t *buf, size_t len, uint64_t *total_len)
 		return -EPROTO;
 	/* Nothing past the magic means anything until the header's own CRC
 	 * vouches for it: a flipped version bit is corruption, not "newer". */
-	if (zpsi_crc32c(0, buf, MIG_H_CRC) != get_le32(buf + MIG_H_CRC))
+	if (zpsi_crc32c(0, buf, MIG_H_CRC) != zpsi_get_le32(buf + MIG_H_CRC))
 		return -EBADMSG;
-	version = get_le16(buf + MIG_H_VERSION);
+	version = zpsi_get_le16(buf + MIG_H_VERSION);
 	if (version == 0)
 		return -EPROTO;
 	if (version > ZPSI_MIG_VERSION)
 		return -EPROTONOSUPPORT;
-	if (get_le16(buf + MIG_H_HSIZE) != ZPSI_MIG_HEADER_SIZE)
+	if (zpsi_get_le16(buf + MIG_H_HSIZE) != ZPSI_MIG_HEADER_SIZE)
 		return -EPROTO;
-	if (get_le32(buf + MIG_H_FLAGS) != 0)
+	if (zpsi_get_le32(buf + MIG_H_FLAGS) != 0)
 		return -EBADMSG;
-	body = get_le64(buf + MIG_H_BODY);
-	count = get_le32(buf + MIG_H_COUNT);
+	body = zpsi_get_le64(buf + MIG_H_BODY);
+	count = zpsi_get_le32(buf + MIG_H_COUNT);
 	if (body > ZPSI_MIG_MAX_BODY || count > ZPSI_MIG_MAX_SECTIONS)
 		return -E2BIG;
 	if (body % 8 || (uint64_t)count * ZPSI_MIG_SECTION_HEADER > body)
@@ -568,7 +518,7 @@ static int mig_walk(const uint8_t *buf, size_t total, bool (*known)(uint32_t),
 		    struct zpsi_mig_section *secs, size_t *nknown)
 {
 	const size_t end = total - ZPSI_MIG_TRAILER_SIZE;
-	const uint32_t count = get_le32(buf + MIG_H_COUNT);	/* <= MAX_SECTIONS */
+	const uint32_t count = zpsi_get_le32(buf + MIG_H_COUNT);	/* <= MAX_SECTIONS */
 	size_t off = ZPSI_MIG_HEADER_SIZE, n = 0;
 	bool psi_seen = false;
 
@@ -578,18 +528,18 @@ static int mig_walk(const uint8_t *buf, size_t total, bool (*known)(uint32_t),
 
 		if (end - off < ZPSI_MIG_SECTION_HEADER)
 			return -EBADMSG;	/* header promises more sections */
-		type = get_le32(buf + off);
-		flags = get_le32(buf + off + 4);
-		slen = get_le64(buf + off + 8);
+		type = zpsi_get_le32(buf + off);
+		flags = zpsi_get_le32(buf + off + 4);
+		slen = zpsi_get_le64(buf + off + 8);
 		room = end - off - ZPSI_MIG_SECTION_HEADER;
 		if (flags & ~ZPSI_MIG_SEC_REQUIRED)
 			return -EBADMSG;
 		if (slen > room)
 			return -EBADMSG;	/* overruns the body */
-		padded = mig_pad8(slen);	/* slen <= room < 2^37 */
+		padded = zpsi_pad8(slen);	/* slen <= room < 2^37 */
 		if (padded > room)
 			return -EBADMSG;
-		if (!mig_all_zero(buf + off + ZPSI_MIG_SECTION_HEADER + slen, (size_t)(padded - slen)))
+		if (!zpsi_all_zero(buf + off + ZPSI_MIG_SECTION_HEADER + slen, (size_t)(padded - slen)))
 			return -EBADMSG;
 		if (type == ZPSI_MIG_SEC_PSI) {
 			if (psi_seen)
@@ -632,7 +582,7 @@ int zpsi_mig_parse(const uint8_t *buf, size_t len, bool (*known)(uint32_t type),
 		return -EBADMSG;	/* trailing bytes: not the record we were sent */
 	end = (size_t)total - ZPSI_MIG_TRAILER_SIZE;
 	if (memcmp(buf + end + 4, ZPSI_MIG_TRAILER_MAGIC, 4) != 0 ||
-	    zpsi_crc32c(0, buf, end) != get_le32(buf + end))
+	    zpsi_crc32c(0, buf, end) != zpsi_get_le32(buf + end))
 		return -EBADMSG;
 
 	if (!known)

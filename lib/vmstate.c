@@ -9,35 +9,8 @@
 #include <string.h>
 
 #include "zpsi/abi.h"
+#include "zpsi/le.h"
 #include "zpsi/vmstate.h"
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
-static size_t pad8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
-}
 
 bool zpsi_vmstate_known(uint32_t type)
 {
@@ -58,20 +31,20 @@ int zpsi_vmstate_add_vm(struct zpsi_mig_writer *w, const struct zpsi_vmstate_vm 
 {
 	uint8_t b[ZPSI_VMSTATE_VM_SIZE] = { 0 };
 
-	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
-	put_le(b + 4, vm->vcpus, 4);
-	put_le(b + 8, vm->mem_bytes, 8);
-	put_le(b + 16, vm->tsc_khz, 8);
-	put_le(b + 24, vm->features, 4);
-	put_le(b + 28, vm->cpuid_base, 4);
-	put_le(b + 32, vm->flags, 4);
-	put_le(b + 36, vm->weight, 4);
+	zpsi_put_le32(b + 0, ZPSI_VMSTATE_LAYOUT);
+	zpsi_put_le32(b + 4, vm->vcpus);
+	zpsi_put_le64(b + 8, vm->mem_bytes);
+	zpsi_put_le64(b + 16, vm->tsc_khz);
+	zpsi_put_le32(b + 24, vm->features);
+	zpsi_put_le32(b + 28, vm->cpuid_base);
+	zpsi_put_le32(b + 32, vm->flags);
+	zpsi_put_le32(b + 36, vm->weight);
 	memcpy(b + 40, vm->signature, strnlen(vm->signature, 12));
 	b[52] = vm->power;
 	memcpy(b + 56, vm->name, strnlen(vm->name, 31));
-	put_le(b + 88, vm->entry, 8);
-	put_le(b + 96, vm->mem_target_pages, 8);
-	put_le(b + 104, vm->balloon_released, 8);
+	zpsi_put_le64(b + 88, vm->entry);
+	zpsi_put_le64(b + 96, vm->mem_target_pages);
+	zpsi_put_le64(b + 104, vm->balloon_released);
 	return zpsi_mig_add_section(w, ZPSI_MIG_SEC_VM, ZPSI_MIG_SEC_REQUIRED, b, sizeof(b));
 }
 
@@ -82,19 +55,19 @@ int zpsi_vmstate_decode_vm(const struct zpsi_mig_section *sec, struct zpsi_vmsta
 
 	if (sec->type != ZPSI_MIG_SEC_VM || sec->len != ZPSI_VMSTATE_VM_SIZE || !b)
 		return -EINVAL;
-	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || b[53] || b[54] || b[55] || !all_zero(b + 112, 16))
+	if (zpsi_get_le32(b) != ZPSI_VMSTATE_LAYOUT || b[53] || b[54] || b[55] || !zpsi_all_zero(b + 112, 16))
 		return -EINVAL;
-	vm.vcpus = (uint32_t)get_le(b + 4, 4);
-	vm.mem_bytes = get_le(b + 8, 8);
-	vm.tsc_khz = get_le(b + 16, 8);
-	vm.features = (uint32_t)get_le(b + 24, 4);
-	vm.cpuid_base = (uint32_t)get_le(b + 28, 4);
-	vm.flags = (uint32_t)get_le(b + 32, 4);
-	vm.weight = (uint32_t)get_le(b + 36, 4);
+	vm.vcpus = zpsi_get_le32(b + 4);
+	vm.mem_bytes = zpsi_get_le64(b + 8);
+	vm.tsc_khz = zpsi_get_le64(b + 16);
+	vm.features = zpsi_get_le32(b + 24);
+	vm.cpuid_base = zpsi_get_le32(b + 28);
+	vm.flags = zpsi_get_le32(b + 32);
+	vm.weight = zpsi_get_le32(b + 36);
 	vm.power = b[52];
-	vm.entry = get_le(b + 88, 8);
-	vm.mem_target_pages = get_le(b + 96, 8);
-	vm.balloon_released = get_le(b + 104, 8);
+	vm.entry = zpsi_get_le64(b + 88);
+	vm.mem_target_pages = zpsi_get_le64(b + 96);
+	vm.balloon_released = zpsi_get_le64(b + 104);
 	if (vm.vcpus < 1 || vm.vcpus > ZPSI_VMSTATE_MAX_VCPUS || !vmstate_ram_ok(vm.mem_bytes) ||
 	    (vm.features & ~ZPSI_FEAT_KNOWN_MASK) || (vm.flags & ~ZPSI_VMSTATE_F_SIGNATURE) ||
 	    vm.weight < ZPSI_WEIGHT_MIN || vm.weight > ZPSI_WEIGHT_MAX || !zpsi_power_valid(vm.power) ||
@@ -108,7 +81,7 @@ int zpsi_vmstate_decode_vm(const struct zpsi_mig_section *sec, struct zpsi_vmsta
 		uint8_t c = b[40 + i];
 
 		if (c == 0) {
-			if (!all_zero(b + 40 + i, 12 - i))
+			if (!zpsi_all_zero(b + 40 + i, 12 - i))
 				return -EINVAL;
 			break;
 		}
@@ -143,26 +116,26 @@ int zpsi_vmstate_add_vcpu(struct zpsi_mig_writer *w, const struct zpsi_vmstate_v
 	if (v->nmsrs > ZPSI_VMSTATE_MAX_MSRS)
 		return -E2BIG;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++)
-		len += pad8(v->blob_size[i]);
+		len += zpsi_pad8(v->blob_size[i]);
 	len += (size_t)v->nmsrs * 16;
 	b = calloc(1, len);
 	if (!b)
 		return -ENOMEM;
-	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
-	put_le(b + 4, v->index, 4);
-	put_le(b + 8, v->mode, 4);
-	put_le(b + 12, v->alarm_ms, 4);
-	put_le(b + 16, v->nmsrs, 4);
-	put_le(b + 20, ZPSI_VMSTATE_BLOBS, 4);
+	zpsi_put_le32(b + 0, ZPSI_VMSTATE_LAYOUT);
+	zpsi_put_le32(b + 4, v->index);
+	zpsi_put_le32(b + 8, v->mode);
+	zpsi_put_le32(b + 12, v->alarm_ms);
+	zpsi_put_le32(b + 16, v->nmsrs);
+	zpsi_put_le32(b + 20, ZPSI_VMSTATE_BLOBS);
 	off = ZPSI_VMSTATE_VCPU_HDR;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
-		put_le(b + 24 + 4 * i, v->blob_size[i], 4);
+		zpsi_put_le32(b + 24 + 4 * i, v->blob_size[i]);
 		memcpy(b + off, v->blob[i], v->blob_size[i]);
-		off += pad8(v->blob_size[i]);
+		off += zpsi_pad8(v->blob_size[i]);
 	}
 	for (uint32_t i = 0; i < v->nmsrs; i++, off += 16) {
-		put_le(b + off, v->msr_index[i], 4);
-		put_le(b + off + 8, v->msr_value[i], 8);
+		zpsi_put_le32(b + off, v->msr_index[i]);
+		zpsi_put_le64(b + off + 8, v->msr_value[i]);
 	}
 	r = zpsi_mig_add_section(w, ZPSI_MIG_SEC_VCPU, ZPSI_MIG_SEC_REQUIRED, b, len);
 	free(b);
@@ -178,20 +151,20 @@ int zpsi_vmstate_decode_vcpu(const struct zpsi_mig_section *sec,
 
 	if (sec->type != ZPSI_MIG_SEC_VCPU || sec->len < ZPSI_VMSTATE_VCPU_HDR || !b)
 		return -EINVAL;
-	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || get_le(b + 20, 4) != ZPSI_VMSTATE_BLOBS ||
-	    get_le(b + 52, 4) != 0)
+	if (zpsi_get_le32(b) != ZPSI_VMSTATE_LAYOUT || zpsi_get_le32(b + 20) != ZPSI_VMSTATE_BLOBS ||
+	    zpsi_get_le32(b + 52) != 0)
 		return -EINVAL;
-	v.index = (uint32_t)get_le(b + 4, 4);
-	v.mode = (uint32_t)get_le(b + 8, 4);
-	v.alarm_ms = (uint32_t)get_le(b + 12, 4);
-	v.nmsrs = (uint32_t)get_le(b + 16, 4);
+	v.index = zpsi_get_le32(b + 4);
+	v.mode = zpsi_get_le32(b + 8);
+	v.alarm_ms = zpsi_get_le32(b + 12);
+	v.nmsrs = zpsi_get_le32(b + 16);
 	if (v.index >= ZPSI_VMSTATE_MAX_VCPUS || v.mode > 2 || v.nmsrs > ZPSI_VMSTATE_MAX_MSRS)
 		return -EINVAL;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
-		v.blob_size[i] = (uint32_t)get_le(b + 24 + 4 * i, 4);
+		v.blob_size[i] = zpsi_get_le32(b + 24 + 4 * i);
 		if (v.blob_size[i] != expect[i])
 			return -EINVAL;
-		need += pad8(v.blob_size[i]);	/* each <= 4 GiB: no overflow */
+		need += zpsi_pad8(v.blob_size[i]);	/* each <= 4 GiB: no overflow */
 	}
 	need += (uint64_t)v.nmsrs * 16;
 	if (sec->len != need)
@@ -199,13 +172,13 @@ int zpsi_vmstate_decode_vcpu(const struct zpsi_mig_section *sec,
 	off = ZPSI_VMSTATE_VCPU_HDR;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
 		v.blob[i] = b + off;
-		if (!all_zero(b + off + v.blob_size[i], pad8(v.blob_size[i]) - v.blob_size[i]))
+		if (!zpsi_all_zero(b + off + v.blob_size[i], zpsi_pad8(v.blob_size[i]) - v.blob_size[i]))
 			return -EINVAL;
-		off += pad8(v.blob_size[i]);
+		off += zpsi_pad8(v.blob_size[i]);
 	}
 	v.msr_raw = b + off;
 	for (uint32_t i = 0; i < v.nmsrs; i++)
-		if (get_le(v.msr_raw + 16 * i + 4, 4) != 0)
+		if (zpsi_get_le32(v.msr_raw + 16 * i + 4) != 0)
 			return -EINVAL;
 	*out = v;
 	return 0;
@@ -213,8 +186,8 @@ int zpsi_vmstate_decode_vcpu(const struct zpsi_mig_section *sec,
 
 void zpsi_vmstate_msr(const struct zpsi_vmstate_vcpu *v, uint32_t i, uint32_t *index, uint64_t *value)
 {
-	*index = (uint32_t)get_le(v->msr_raw + 16 * (size_t)i, 4);
-	*value = get_le(v->msr_raw + 16 * (size_t)i + 8, 8);
+	*index = zpsi_get_le32(v->msr_raw + 16 * (size_t)i);
+	*value = zpsi_get_le64(v->msr_raw + 16 * (size_t)i + 8);
 }
 
 /* ---------------------------------------------------------------- */
@@ -284,10 +257,10 @@ int zpsi_vmstate_memory_iov(const uint8_t *ram, uint64_t mem_bytes, struct zpsi_
 		}
 		m->iov[m->iovcnt++] = (struct iovec){ .iov_base = (void *)src, .iov_len = ZPSI_VMSTATE_PAGE };
 	}
-	put_le(m->head + 0, ZPSI_VMSTATE_LAYOUT, 4);
-	put_le(m->head + 4, ZPSI_VMSTATE_PAGE, 4);
-	put_le(m->head + 8, mem_bytes, 8);
-	put_le(m->head + 16, present, 8);
+	zpsi_put_le32(m->head + 0, ZPSI_VMSTATE_LAYOUT);
+	zpsi_put_le32(m->head + 4, ZPSI_VMSTATE_PAGE);
+	zpsi_put_le64(m->head + 8, mem_bytes);
+	zpsi_put_le64(m->head + 16, present);
 	m->present = present;
 	return 0;
 }
@@ -320,12 +293,12 @@ int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *r
 	if (sec->type != ZPSI_MIG_SEC_MEMORY || sec->len < 24 || !b || mem_bytes % ZPSI_VMSTATE_PAGE ||
 	    mem_bytes > ZPSI_VMSTATE_MAX_RAM)
 		return -EINVAL;
-	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || get_le(b + 4, 4) != ZPSI_VMSTATE_PAGE ||
-	    get_le(b + 8, 8) != mem_bytes)
+	if (zpsi_get_le32(b) != ZPSI_VMSTATE_LAYOUT || zpsi_get_le32(b + 4) != ZPSI_VMSTATE_PAGE ||
+	    zpsi_get_le64(b + 8) != mem_bytes)
 		return -EINVAL;
 	pages = mem_bytes / ZPSI_VMSTATE_PAGE;
 	words = (pages + 63) / 64;
-	present = get_le(b + 16, 8);
+	present = zpsi_get_le64(b + 16);
 	if (present > pages || sec->len != 24 + words * 8 + present * ZPSI_VMSTATE_PAGE)
 		return -EINVAL;
 	bitmap = b + 24;
