@@ -2,7 +2,7 @@
 /*
  * vmm/snapshot.c - save and restore a whole VM through the libzpsi
  * migration record: the PSI section, then zpsi-vmm's VM, VCPU and MEMORY
- * sections (zpsi/vmstate.h).  Used by C6 (hibernate to the state file, wake
+ * sections (vmstate.h).  Used by C6 (hibernate to the state file, wake
  * from it), by --state-out (save and stop) and by --restore.
  *
  * A vCPU is captured on its own thread after its pending exit has been
@@ -20,7 +20,7 @@
 #include "internal.h"
 #include "zpsi/migrate.h"
 #include "zpsi/util.h"
-#include "zpsi/vmstate.h"
+#include "vmstate.h"
 
 #define VMM_MSR_BATCH 64u
 

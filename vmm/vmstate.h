@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * zpsi/vmstate.h - zpsi-vmm's sections of the migration record
+ * vmm/vmstate.h - zpsi-vmm's sections of the migration record
  * (zpsi/migrate.h types 16..18): the VM's configuration, each vCPU's
  * state, and guest RAM.  A state file (--state-out, C6) is one migration
  * record holding a PSI section, one VM section, one VCPU section per vCPU
@@ -32,8 +32,8 @@
  * The decoders take untrusted bytes: lengths, counts and every field are
  * checked before use; -EINVAL for anything that does not fit.
  */
-#ifndef ZPSI_VMSTATE_H
-#define ZPSI_VMSTATE_H
+#ifndef VMM_VMSTATE_H
+#define VMM_VMSTATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -125,4 +125,4 @@ int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *r
 /* Section types zpsi-vmm understands (for zpsi_mig_parse). */
 bool zpsi_vmstate_known(uint32_t type);
 
-#endif /* ZPSI_VMSTATE_H */
+#endif /* VMM_VMSTATE_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lib/vmstate.c - encode and decode zpsi-vmm's migration sections (layouts
- * in zpsi/vmstate.h).  Decoding reads untrusted bytes with explicit
+ * vmm/vmstate.c - encode and decode zpsi-vmm's migration sections (layouts
+ * in vmstate.h).  Decoding reads untrusted bytes with explicit
  * little-endian loads after checking every length.
  */
 #include <errno.h>
@@ -10,7 +10,7 @@
 
 #include "zpsi/abi.h"
 #include "zpsi/le.h"
-#include "zpsi/vmstate.h"
+#include "vmstate.h"
 
 bool zpsi_vmstate_known(uint32_t type)
 {
