@@ -162,6 +162,11 @@ struct vmm {
 	 * used instead of state_fd, closed after that operation. */
 	int ext_state_fd;
 	bool hibernated_ext;		/* the C6 state is in zpsid's file */
+	/* A state file is being written, vm->lock dropped (snapshot.c);
+	 * saving_ext: into zpsid's file, so the VM will be in zpsid's C6. */
+	bool saving, saving_ext;
+	vmm_save_hook_fn save_hook;	/* tests */
+	void *save_hook_opaque;
 	uint64_t hibernated_ns;		/* when the last C6 was on disk */
 	bool seccomp_on;
 	bool restored;			/* created from a state file */
@@ -240,14 +245,15 @@ void vmm_power_changed(struct vmm *vm, uint8_t power);	/* host->lock held */
 /* After an exit that may have enabled the region (no lock held). */
 void vmm_supervisor_poke(struct vmm *vm);
 
-/* snapshot.c */
+/* snapshot.c (capture), statefile.c (storage): snapshot.h */
 int vmm_vcpu_capture(struct vmm_vcpu *v, struct vmm_vcpu_state *s);
 int vmm_vcpu_apply(struct vmm_vcpu *v, const struct vmm_vcpu_state *s);
 static inline int vmm_state_fd(const struct vmm *vm)
 {
 	return vm->ext_state_fd >= 0 ? vm->ext_state_fd : vm->state_fd;
 }
-int vmm_snapshot_write(struct vmm *vm);	/* all vCPUs captured; vm->lock held */
+/* All vCPUs captured; vm->lock held, and dropped while the file is written. */
+int vmm_snapshot_write(struct vmm *vm);
 int vmm_snapshot_reload(struct vmm *vm);	/* memory and vCPU states back from the file */
 
 /* seccomp.c */

@@ -182,16 +182,19 @@ unsigned vmm_op_failures(struct vmm *vm, char *msg, size_t cap, uint64_t *bytes)
 
 static void vmm_do_hibernate(struct vmm *vm)
 {
+	bool ext;
 	int r;
 
 	vm->req_hibernate = vm->req_pause = false;
 	if (!vmm_pause_all(vm))
 		return;
 	r = vmm_capture_all(vm);
+	ext = vm->ext_state_fd >= 0;
 	if (r == 0)
-		r = vmm_snapshot_write(vm);
+		r = vmm_snapshot_write(vm);	/* drops vm->lock while it writes */
 	if (r < 0) {
-		/* Memory stays; the VM waits paused, as in C3. */
+		/* Memory stays; the VM waits paused, as in C3.  A file passed
+		 * for the wake while the save ran is of no use now. */
 		zpsi_closep(&vm->ext_state_fd);
 		vmm_op_failed(vm, "hibernation failed", r);
 		return;
@@ -199,8 +202,11 @@ static void vmm_do_hibernate(struct vmm *vm)
 	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
 	vm->hibernated = true;
 	vm->hibernated_ns = vmm_now_ns();
-	vm->hibernated_ext = vm->ext_state_fd >= 0;
-	zpsi_closep(&vm->ext_state_fd);	/* the wake brings its own */
+	vm->hibernated_ext = ext;
+	/* The save closed its file; the wake brings its own (and may have
+	 * brought it already, while the save ran: it stays). */
+	if (!ext)
+		zpsi_closep(&vm->ext_state_fd);
 	vm->hibernations++;
 }
 
@@ -398,8 +404,9 @@ static int vmm_request_locked(struct vmm *vm, enum vmm_request req)
 		return -ESRCH;
 	switch (req) {
 	case VMM_REQ_WAKE:
-		/* From zpsid's C6 only zpsid can wake: the state is in its file. */
-		if (vm->hibernated_ext && vm->ext_state_fd < 0)
+		/* From zpsid's C6 only zpsid can wake: the state is in its file
+		 * (or is going there now). */
+		if ((vm->hibernated_ext || vm->saving_ext) && vm->ext_state_fd < 0)
 			return -EPERM;
 		vm->req_wake = true;
 		vm->req_wake_reason = ZPSI_VMM_WAKE_HOST;
@@ -446,7 +453,7 @@ int vmm_request_file(struct vmm *vm, enum vmm_request req, int fd)
 	/* A wake reads a passed file only if the C6 went into one: a VM in
 	 * its own C6 (or not in C6) must never be rolled back to an older
 	 * file zpsid happens to hold. */
-	if (req == VMM_REQ_WAKE && !vm->hibernated_ext)
+	if (req == VMM_REQ_WAKE && !vm->hibernated_ext && !vm->saving_ext)
 		close(fd);
 	else
 		vm->ext_state_fd = fd;

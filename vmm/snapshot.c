@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/snapshot.c - save and restore a whole VM through the libzpsi
- * migration record: the PSI section, then zpsi-vmm's VM, VCPU and MEMORY
- * sections (vmstate.h).  Used by C6 (hibernate to the state file, wake
- * from it), by --state-out (save and stop) and by --restore.
+ * vmm/snapshot.c - capture and restore a whole VM (snapshot.h): each
+ * vCPU's registers and MSRs by KVM ioctls, the PSI bank and registration,
+ * into a description that statefile.c stores as a migration record; and
+ * a record's state put back, the guest re-registered.  Used by C6
+ * (hibernate to the state file, wake from it), by --state-out (save and
+ * stop) and by --restore.
  *
  * A vCPU is captured on its own thread after its pending exit has been
  * completed with immediate_exit, so the saved registers are architectural.
@@ -17,10 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "zpsi/migrate.h"
+#include "snapshot.h"
 #include "zpsi/util.h"
-#include "vmstate.h"
 
 #define VMM_MSR_BATCH 64u
 
@@ -126,27 +126,6 @@ int vmm_vcpu_apply(struct vmm_vcpu *v, const struct vmm_vcpu_state *s)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- */
-/* The record                                                        */
-/* ---------------------------------------------------------------- */
-
-static const uint32_t vmm_blob_sizes[ZPSI_VMSTATE_BLOBS] = {
-	sizeof(struct kvm_regs), sizeof(struct kvm_sregs), sizeof(struct kvm_xsave),
-	sizeof(struct kvm_xcrs), sizeof(struct kvm_vcpu_events), sizeof(struct kvm_mp_state),
-	sizeof(struct kvm_debugregs),
-};
-
-static void vmm_state_blobs(struct vmm_vcpu_state *s, void *blob[ZPSI_VMSTATE_BLOBS])
-{
-	blob[0] = &s->regs;
-	blob[1] = &s->sregs;
-	blob[2] = &s->xsave;
-	blob[3] = &s->xcrs;
-	blob[4] = &s->events;
-	blob[5] = &s->mp_state;
-	blob[6] = &s->debugregs;
-}
-
 /* host->lock held */
 static void vmm_psi_capture(struct vmm *vm, struct zpsi_psi_state *p)
 {
@@ -179,236 +158,82 @@ static void vmm_psi_capture(struct vmm *vm, struct zpsi_psi_state *p)
 	p->captured_ns = zpsi_now_ns(CLOCK_REALTIME);
 }
 
-int vmm_snapshot_write(struct vmm *vm)
+void vmm_snapshot_capture(struct vmm *vm, struct vmm_snapshot *s)
 {
-	struct zpsi_mig_writer w;
-	struct zpsi_psi_state psi;
-	struct zpsi_vmstate_vm vs = { 0 };
-	struct zpsi_vmstate_memory mem;
-	int fd = vmm_state_fd(vm);
-	uint64_t len = 0;
-	struct stat st;
-	int r;
+	struct zpsi_vmstate_vm *vs = &s->vm;
 
-	/* zpsid passes the fd: it must be a file we can write at offsets */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return vmm_errctx_set("state file: not a regular file"), -EBADF;
-	r = zpsi_mig_writer_init(&w);
-	if (r < 0)
-		return r;
+	memset(s, 0, sizeof(*s));
 	vmm_host_lock(vm->host);
-	vmm_psi_capture(vm, &psi);
-	vs.mem_target_pages = vm->mem_target_pages;
-	vs.balloon_released = vm->balloon_released;
+	vmm_psi_capture(vm, &s->psi);
+	vs->mem_target_pages = vm->mem_target_pages;
+	vs->balloon_released = vm->balloon_released;
 	vmm_host_unlock(vm->host);
-	zpsi_mig_add_psi(&w, &psi);
 
-	vs.vcpus = vm->nvcpus;
-	vs.mem_bytes = vm->ram_size;
-	vs.tsc_khz = vm->tsc_khz;
-	vs.features = vm->features;
-	vs.cpuid_base = vm->cpuid_base;
-	vs.flags = vm->has_signature ? ZPSI_VMSTATE_F_SIGNATURE : 0;
-	vs.weight = vm->cfg.weight;
-	memcpy(vs.signature, vm->signature, sizeof(vs.signature));
-	vs.power = psi.power;
-	memcpy(vs.name, vm->name, sizeof(vs.name));
-	vs.entry = vm->entry;
-	zpsi_vmstate_add_vm(&w, &vs);
-
-	for (unsigned i = 0; i < vm->nvcpus; i++) {
-		struct vmm_vcpu_state *s = vm->vcpu[i].state;
-		struct zpsi_vmstate_vcpu vc = { .index = i, .mode = s->mode, .alarm_ms = s->alarm_ms,
-						.nmsrs = s->nmsrs };
-		uint32_t idx[VMM_MAX_MSRS];
-		uint64_t val[VMM_MAX_MSRS];
-		void *blob[ZPSI_VMSTATE_BLOBS];
-
-		vmm_state_blobs(s, blob);
-		for (unsigned b = 0; b < ZPSI_VMSTATE_BLOBS; b++) {
-			vc.blob[b] = blob[b];
-			vc.blob_size[b] = vmm_blob_sizes[b];
-		}
-		for (uint32_t m = 0; m < s->nmsrs; m++) {
-			idx[m] = s->msrs[m].index;
-			val[m] = s->msrs[m].data;
-		}
-		vc.msr_index = idx;
-		vc.msr_value = val;
-		zpsi_vmstate_add_vcpu(&w, &vc);
-	}
-
-	/* RAM goes from the guest's pages straight to the file: saving a VM
-	 * costs no memory the size of the VM (the vCPUs are paused, so the
-	 * pages hold still). */
-	r = zpsi_vmstate_memory_iov(vm->ram, vm->ram_size, &mem);
-	if (r < 0) {
-		zpsi_mig_writer_free(&w);
-		return vmm_errctx_set("building the migration record"), r;
-	}
-	r = zpsi_mig_finish_fd(&w, fd, ZPSI_MIG_SEC_MEMORY, ZPSI_MIG_SEC_REQUIRED, mem.iov, mem.iovcnt, &len);
-	zpsi_vmstate_memory_free(&mem);
-	if (r == 0 && (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0))
-		r = -errno;
-	if (r < 0)
-		return vmm_errctx_set(vm->state_path ? vm->state_path : "state file"), r;
-	/* The file is on disk: its page cache need not hold a second copy
-	 * of the guest's memory. */
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	vm->snapshot_bytes = len;
-	return 0;
-}
-
-/* ---------------------------------------------------------------- */
-/* Reading a state file back                                          */
-/* ---------------------------------------------------------------- */
-
-struct vmm_record {
-	uint8_t *buf;		/* the file, mapped read-only */
-	size_t len;
-	struct zpsi_mig_section secs[3 + ZPSI_VMSTATE_MAX_VCPUS];
-	size_t nsecs;
-};
-
-static void vmm_record_free(struct vmm_record *rec)
-{
-	if (rec->buf)
-		munmap(rec->buf, rec->len);
-	rec->buf = NULL;
+	vs->vcpus = vm->nvcpus;
+	vs->mem_bytes = vm->ram_size;
+	vs->tsc_khz = vm->tsc_khz;
+	vs->features = vm->features;
+	vs->cpuid_base = vm->cpuid_base;
+	vs->flags = vm->has_signature ? ZPSI_VMSTATE_F_SIGNATURE : 0;
+	vs->weight = vm->cfg.weight;
+	memcpy(vs->signature, vm->signature, sizeof(vs->signature));
+	vs->power = s->psi.power;
+	memcpy(vs->name, vm->name, sizeof(vs->name));
+	vs->entry = vm->entry;
+	s->nvcpus = vm->nvcpus;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		s->vcpu[i] = vm->vcpu[i].state;
+	s->ram = vm->ram;
+	s->ram_size = vm->ram_size;
 }
 
 /*
- * Map and validate a whole record from fd (hostile: sizes come from the
- * header only after its CRC has been checked).  Mapped, not read: the file
- * is paged in as the checksum and the decoder walk it, and reading a
- * hibernated VM back costs no second copy of its memory.  The files are
- * zpsi-vmm's own (mode 0600) or the operator's; one truncated while mapped
- * would fault, so the size is checked against the header first.
+ * Capture under vm->lock (the vCPUs are stopped), then write and fsync
+ * without it: the main loop, the zpsid link and vmm_request() take the
+ * lock on every pass, and a C6 writes up to the whole guest.  Nothing the
+ * record holds can change meanwhile: the VM stays paused (only this
+ * thread, the supervisor, unpauses it) and the vCPU states are only
+ * rewritten by a capture or a wake, both this thread's.  The fd is this
+ * save's own for the duration: a state file zpsid passes meanwhile (for
+ * the wake) goes to vm->ext_state_fd, and is not this one.
  */
-static int vmm_record_read(int fd, struct vmm_record *rec)
+void vmm_set_save_hook(struct vmm *vm, vmm_save_hook_fn fn, void *opaque)
 {
-	uint8_t hdr[ZPSI_MIG_HEADER_SIZE];
-	struct stat st;
-	uint64_t total;
-	ssize_t n;
-	void *p;
+	pthread_mutex_lock(&vm->lock);
+	vm->save_hook = fn;
+	vm->save_hook_opaque = opaque;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int vmm_snapshot_write(struct vmm *vm)
+{
+	struct vmm_snapshot snap;
+	vmm_save_hook_fn hook = vm->save_hook;
+	void *opaque = vm->save_hook_opaque;
+	bool ext = vm->ext_state_fd >= 0;
+	int fd = ext ? vm->ext_state_fd : vm->state_fd;
+	uint64_t len = 0;
 	int r;
 
-	n = pread(fd, hdr, sizeof(hdr), 0);
-	if (n < 0)
-		return -errno;
-	r = zpsi_mig_check_header(hdr, (size_t)n, &total);
+	vmm_snapshot_capture(vm, &snap);
+	if (ext)
+		vm->ext_state_fd = -1;
+	vm->saving = true;
+	vm->saving_ext = ext;
+	pthread_mutex_unlock(&vm->lock);
+
+	r = vmm_statefile_write(fd, &snap, hook, opaque, &len);
 	if (r < 0)
-		return vmm_errctx_set(zpsi_mig_strerror(r)), r;
-	/* Our records are never larger than RAM plus a little, nor than the
-	 * file. */
-	if (total > ZPSI_VMSTATE_MAX_RAM + (64u << 20))
-		return vmm_errctx_set("state file too large"), -E2BIG;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return vmm_errctx_set("state file: not a regular file"), -EBADF;
-	if ((uint64_t)st.st_size < total)
-		return vmm_errctx_set(zpsi_mig_strerror(-ENODATA)), -ENODATA;
-	p = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED)
-		return vmm_errctx_set("mapping the state file"), -errno;
-	rec->buf = p;
-	rec->len = (size_t)total;
-	r = zpsi_mig_parse(rec->buf, rec->len, zpsi_vmstate_known, rec->secs, ZPSI_ARRAY_SIZE(rec->secs),
-			   &rec->nsecs);
-	if (r < 0) {
-		vmm_record_free(rec);
-		return vmm_errctx_set(zpsi_mig_strerror(r)), r;
-	}
-	/* The checksum read every page; the decoder will read them again,
-	 * a stretch at a time, dropping each behind it. */
-	madvise(rec->buf, rec->len, MADV_DONTNEED);
-	return 0;
-}
+		vmm_errctx_set(vm->state_path && !ext ? vm->state_path : "state file");
+	if (ext)
+		close(fd);
 
-/* Decoded page data of the mapped record: out of this process's RSS (the
- * page cache keeps it until the kernel needs the memory). */
-static void vmm_record_consumed(void *ctx, const uint8_t *data, size_t len)
-{
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start, end;
-
-	(void)ctx;
-	start = ((uintptr_t)data + page - 1) & ~(page - 1);
-	end = ((uintptr_t)data + len) & ~(page - 1);
-	if (end > start)
-		madvise((void *)start, end - start, MADV_DONTNEED);
-}
-
-/* Memory and vCPU states from a record into a VM of the same shape. */
-static int vmm_record_apply(struct vmm *vm, const struct vmm_record *rec)
-{
-	const struct zpsi_mig_section *mem = zpsi_mig_find(rec->secs, rec->nsecs, ZPSI_MIG_SEC_MEMORY);
-	const struct zpsi_mig_section *vsec = zpsi_mig_find(rec->secs, rec->nsecs, ZPSI_MIG_SEC_VM);
-	struct zpsi_vmstate_vm vs;
-	unsigned seen = 0;
-	int r;
-
-	if (!mem)
-		return vmm_errctx_set("state file: no memory section"), -EINVAL;
-	/* A record of another VM (or another shape) must not be woken into
-	 * this one. */
-	if (!vsec || zpsi_vmstate_decode_vm(vsec, &vs) < 0)
-		return vmm_errctx_set("state file: bad VM section"), -EINVAL;
-	if (vs.vcpus != vm->nvcpus || vs.mem_bytes != vm->ram_size || vs.cpuid_base != vm->cpuid_base ||
-	    (vs.name[0] && strncmp(vs.name, vm->name, sizeof(vs.name)) != 0))
-		return vmm_errctx_set("state file: the record is of another VM"), -EINVAL;
-	for (size_t i = 0; i < rec->nsecs; i++) {
-		const struct zpsi_mig_section *sec = &rec->secs[i];
-		struct zpsi_vmstate_vcpu vc;
-		struct vmm_vcpu_state *s;
-		void *blob[ZPSI_VMSTATE_BLOBS];
-
-		if (sec->type != ZPSI_MIG_SEC_VCPU)
-			continue;
-		r = zpsi_vmstate_decode_vcpu(sec, vmm_blob_sizes, &vc);
-		if (r < 0 || vc.index >= vm->nvcpus || (seen & (1u << vc.index)))
-			return vmm_errctx_set("state file: bad vCPU section"), -EINVAL;
-		seen |= 1u << vc.index;
-		s = vm->vcpu[vc.index].state;
-		if (!s && !(s = vm->vcpu[vc.index].state = calloc(1, sizeof(*s))))
-			return -ENOMEM;
-		vmm_state_blobs(s, blob);
-		for (unsigned b = 0; b < ZPSI_VMSTATE_BLOBS; b++)
-			memcpy(blob[b], vc.blob[b], vmm_blob_sizes[b]);
-		s->nmsrs = vc.nmsrs;
-		for (uint32_t m = 0; m < vc.nmsrs; m++) {
-			uint64_t val;
-			uint32_t idx;
-
-			zpsi_vmstate_msr(&vc, m, &idx, &val);
-			s->msrs[m] = (struct kvm_msr_entry){ .index = idx, .data = val };
-		}
-		s->mode = (uint8_t)vc.mode;
-		s->alarm_ms = vc.alarm_ms;
-	}
-	if (seen != (1u << vm->nvcpus) - 1)
-		return vmm_errctx_set("state file: a vCPU is missing"), -EINVAL;
-	/* Zero RAM the cheap way, then write only the pages the file holds. */
-	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
-	r = zpsi_vmstate_decode_memory_cb(mem, vm->ram, vm->ram_size, false, vmm_record_consumed, NULL);
-	if (r < 0)
-		return vmm_errctx_set("state file: bad memory section"), r;
-	return 0;
-}
-
-int vmm_snapshot_reload(struct vmm *vm)
-{
-	struct vmm_record rec = { 0 };
-	int r;
-
-	r = vmm_record_read(vmm_state_fd(vm), &rec);
+	pthread_mutex_lock(&vm->lock);
+	vm->saving = vm->saving_ext = false;
 	if (r < 0)
 		return r;
-	r = vmm_record_apply(vm, &rec);
-	vmm_record_free(&rec);
-	posix_fadvise(vmm_state_fd(vm), 0, 0, POSIX_FADV_DONTNEED);
-	return r;
+	vm->snapshot_bytes = len;
+	return 0;
 }
 
 /* The PSI state of the record, re-registered with this host's registry
@@ -474,7 +299,7 @@ int vmm_new_from_state(const char *path, const struct vmm_config *cfg, struct vm
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vmm_errctx_set(path), -errno;
-	r = vmm_record_read(fd, &rec);
+	r = vmm_statefile_read(fd, &rec);
 	if (r < 0)
 		return r;
 	sec = zpsi_mig_find(rec.secs, rec.nsecs, ZPSI_MIG_SEC_VM);
