@@ -238,17 +238,11 @@ int vmm_snapshot_write(struct vmm *vm)
 
 /* The PSI state of the record, re-registered with this host's registry
  * (SPEC component 6, step 4: the guest gets a valid registration here). */
-static int vmm_psi_restore(struct vmm *vm, const struct vmm_record *rec)
+static int vmm_psi_restore(struct vmm *vm, const struct zpsi_psi_state *ps)
 {
-	const struct zpsi_mig_section *sec = zpsi_mig_find(rec->secs, rec->nsecs, ZPSI_MIG_SEC_PSI);
-	struct zpsi_psi_state p;
-	int r;
+	const struct zpsi_psi_state p = *ps;	/* decoded and checked by the load */
+	int r = 0;
 
-	if (!sec)
-		return vmm_errctx_set("state file: no PSI section"), -EINVAL;
-	r = zpsi_mig_decode_psi(sec, &p);
-	if (r < 0)
-		return vmm_errctx_set("state file: bad PSI section"), r;
 	if (p.region_valid && (!(vm->features & ZPSI_FEAT_REGION) ||
 			       p.region_gpa != zpsi_ctrl_gpa(p.msr_ctrl)))
 		return vmm_errctx_set("state file: region does not match CTRL"), -EINVAL;
@@ -286,54 +280,60 @@ static int vmm_psi_restore(struct vmm *vm, const struct vmm_record *rec)
 	return r;
 }
 
+/* A restore: the VM is made to the record's shape once its VM section is
+ * read, and its (fresh, zero) RAM takes the memory section. */
+struct vmm_restore {
+	const struct vmm_config *cfg;
+	struct vmm *vm;
+};
+
+static int vmm_restore_ram(void *ctx, const struct zpsi_vmstate_vm *vs, uint8_t **ram, uint64_t *size)
+{
+	struct vmm_restore *rs = ctx;
+	struct vmm_config c = *rs->cfg;
+	int r;
+
+	c.vcpus = vs->vcpus;
+	c.mem_mib = (uint32_t)(vs->mem_bytes >> 20);
+	c.weight = vs->weight;
+	c.features = vs->features;
+	c.signature = (vs->flags & ZPSI_VMSTATE_F_SIGNATURE) ? vs->signature : NULL;
+	c.name = vs->name[0] ? vs->name : rs->cfg->name;
+	r = vmm_new(&c, &rs->vm);
+	if (r < 0)
+		return r;
+	if (rs->vm->cpuid_base != vs->cpuid_base || rs->vm->ram_size != vs->mem_bytes)
+		return vmm_errctx_set("state file: machine does not match"), -EINVAL;
+	*ram = rs->vm->ram;
+	*size = rs->vm->ram_size;
+	return 0;
+}
+
 int vmm_new_from_state(const char *path, const struct vmm_config *cfg, struct vmm **out)
 {
 	_cleanup_close_ int fd = -1;
-	struct vmm_record rec = { 0 };
-	const struct zpsi_mig_section *sec;
-	struct zpsi_vmstate_vm vs;
-	struct vmm_config c = *cfg;
-	struct vmm *vm = NULL;
+	struct vmm_restore rs = { .cfg = cfg };
+	struct vmm_record rec;
+	struct vmm *vm;
 	int r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vmm_errctx_set(path), -errno;
-	r = vmm_statefile_read(fd, &rec);
-	if (r < 0)
-		return r;
-	sec = zpsi_mig_find(rec.secs, rec.nsecs, ZPSI_MIG_SEC_VM);
-	if (!sec || zpsi_vmstate_decode_vm(sec, &vs) < 0) {
-		vmm_record_free(&rec);
-		return vmm_errctx_set("state file: bad VM section"), -EINVAL;
-	}
-	c.vcpus = vs.vcpus;
-	c.mem_mib = (uint32_t)(vs.mem_bytes >> 20);
-	c.weight = vs.weight;
-	c.features = vs.features;
-	c.signature = (vs.flags & ZPSI_VMSTATE_F_SIGNATURE) ? vs.signature : NULL;
-	c.name = vs.name[0] ? vs.name : cfg->name;
-	r = vmm_new(&c, &vm);
-	if (r < 0) {
-		vmm_record_free(&rec);
-		return r;
-	}
-	if (vm->cpuid_base != vs.cpuid_base || vm->ram_size != vs.mem_bytes) {
-		r = -EINVAL;
-		vmm_errctx_set("state file: machine does not match");
-	}
+	r = vmm_statefile_load(fd, &rec, vmm_restore_ram, &rs);
+	vm = rs.vm;
 	if (r == 0)
-		r = vmm_record_apply(vm, &rec);
+		r = vmm_record_apply_vcpus(vm, &rec);
 	if (r == 0)
-		r = vmm_psi_restore(vm, &rec);
+		r = vmm_psi_restore(vm, &rec.psi);
 	vmm_record_free(&rec);
 	if (r < 0) {
 		vmm_free(vm);
 		return r;
 	}
-	vm->entry = vs.entry;
-	vm->mem_target_pages = vs.mem_target_pages;
-	vm->balloon_released = vm->balloon_base = vs.balloon_released;
+	vm->entry = rec.vm.entry;
+	vm->mem_target_pages = rec.vm.mem_target_pages;
+	vm->balloon_released = vm->balloon_base = rec.vm.balloon_released;
 	vm->restored = true;
 	/* Restoring is a wake: parked vCPUs run again; the threads apply
 	 * their registers before the guest runs (vmm_start waits for it). */

@@ -12,6 +12,7 @@
 #ifndef VMM_SNAPSHOT_H
 #define VMM_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -30,13 +31,18 @@ struct vmm_snapshot {
 	uint64_t ram_size;
 };
 
-/* A validated record, mapped from a state file. */
+/* A state file as read: the VM and PSI sections decoded, the vCPU states
+ * staged (owned: vmm_record_free), the memory already in the VM's RAM. */
 struct vmm_record {
-	uint8_t *buf;		/* the file, mapped read-only */
-	size_t len;
-	struct zpsi_mig_section secs[3 + ZPSI_VMSTATE_MAX_VCPUS];
-	size_t nsecs;
+	struct zpsi_psi_state psi;
+	struct zpsi_vmstate_vm vm;
+	struct vmm_vcpu_state *vcpu[ZPSI_VMSTATE_MAX_VCPUS];
+	uint32_t vcpus_seen;	/* bit i: vCPU i's section */
+	bool has_psi, has_vm, has_memory;
 };
+/* Where the memory section goes, once the VM section (vs) is known: 0 and
+ * zeroed RAM of *size bytes, or -errno with vmm_errctx set. */
+typedef int (*vmm_record_ram_fn)(void *ctx, const struct zpsi_vmstate_vm *vs, uint8_t **ram, uint64_t *size);
 
 /* snapshot.c: the description of a paused VM whose vCPUs have captured
  * their state (vm->lock held; takes host->lock). */
@@ -49,10 +55,12 @@ int vmm_snapshot_encode(const struct vmm_snapshot *s, struct zpsi_mig_sink sink,
  * record and synced); hook (tests, may be NULL) after each chunk. */
 int vmm_statefile_write(int fd, const struct vmm_snapshot *s, vmm_save_hook_fn hook, void *opaque,
 			uint64_t *len);
-/* Map and validate a whole state file. */
-int vmm_statefile_read(int fd, struct vmm_record *rec);
+/* Read and verify a whole state file (from offset 0); RAM through ram_fn.
+ * On failure rec holds nothing and what went into RAM is the caller's to
+ * drop. */
+int vmm_statefile_load(int fd, struct vmm_record *rec, vmm_record_ram_fn ram_fn, void *ctx);
 void vmm_record_free(struct vmm_record *rec);
-/* Memory and vCPU states from a record into a VM of the same shape. */
-int vmm_record_apply(struct vmm *vm, const struct vmm_record *rec);
+/* The staged vCPU states into the VM (after a successful load). */
+int vmm_record_apply_vcpus(struct vmm *vm, struct vmm_record *rec);
 
 #endif /* VMM_SNAPSHOT_H */

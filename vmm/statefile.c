@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "snapshot.h"
+#include "zpsi/le.h"
 #include "zpsi/util.h"
 
 static const uint32_t vmm_blob_sizes[ZPSI_VMSTATE_BLOBS] = {
@@ -144,28 +145,162 @@ int vmm_statefile_write(int fd, const struct vmm_snapshot *s, vmm_save_hook_fn h
 
 void vmm_record_free(struct vmm_record *rec)
 {
-	if (rec->buf)
-		munmap(rec->buf, rec->len);
-	rec->buf = NULL;
+	for (unsigned i = 0; i < ZPSI_VMSTATE_MAX_VCPUS; i++) {
+		free(rec->vcpu[i]);
+		rec->vcpu[i] = NULL;
+	}
+}
+
+/* The largest VCPU section: every blob and ZPSI_VMSTATE_MAX_MSRS MSRs. */
+static uint64_t vmm_vcpu_section_max(void)
+{
+	uint64_t n = ZPSI_VMSTATE_VCPU_HDR + (uint64_t)ZPSI_VMSTATE_MAX_MSRS * 16;
+
+	for (unsigned b = 0; b < ZPSI_VMSTATE_BLOBS; b++)
+		n += zpsi_pad8(vmm_blob_sizes[b]);
+	return n;
+}
+
+/* A small section's data, read whole into buf (len already bounded). */
+static int vmm_section_data(struct zpsi_mig_stream_reader *in, struct zpsi_mig_section *sec, void *buf)
+{
+	int r = zpsi_mig_stream_read(in, buf, (size_t)sec->len);
+
+	if (r == 0)
+		sec->data = buf;
+	return r;
+}
+
+static int vmm_stage_vcpu(struct vmm_record *rec, struct zpsi_mig_stream_reader *in, struct zpsi_mig_section *sec)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct zpsi_vmstate_vcpu vc;
+	struct vmm_vcpu_state *s;
+	void *blob[ZPSI_VMSTATE_BLOBS];
+	int r;
+
+	if (sec->len < ZPSI_VMSTATE_VCPU_HDR || sec->len > vmm_vcpu_section_max())
+		return vmm_errctx_set("state file: bad vCPU section"), -EINVAL;
+	buf = malloc((size_t)sec->len);
+	if (!buf)
+		return -ENOMEM;
+	r = vmm_section_data(in, sec, buf);
+	if (r < 0)
+		return r;
+	r = zpsi_vmstate_decode_vcpu(sec, vmm_blob_sizes, &vc);
+	if (r < 0 || (rec->vcpus_seen & (1u << vc.index)))
+		return vmm_errctx_set("state file: bad vCPU section"), -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	vmm_state_blobs(s, blob);
+	for (unsigned b = 0; b < ZPSI_VMSTATE_BLOBS; b++)
+		memcpy(blob[b], vc.blob[b], vmm_blob_sizes[b]);
+	s->nmsrs = vc.nmsrs;
+	for (uint32_t m = 0; m < vc.nmsrs; m++) {
+		uint64_t val;
+		uint32_t idx;
+
+		zpsi_vmstate_msr(&vc, m, &idx, &val);
+		s->msrs[m] = (struct kvm_msr_entry){ .index = idx, .data = val };
+	}
+	s->mode = (uint8_t)vc.mode;
+	s->alarm_ms = vc.alarm_ms;
+	rec->vcpu[vc.index] = s;
+	rec->vcpus_seen |= 1u << vc.index;
+	return 0;
+}
+
+/* One section as it arrives; the first of each type counts (as
+ * zpsi_mig_find would pick it), VCPU ones once per index. */
+static int vmm_record_section(struct vmm_record *rec, struct zpsi_mig_stream_reader *in,
+			      struct zpsi_mig_section *sec, vmm_record_ram_fn ram_fn, void *ctx)
+{
+	uint8_t small[ZPSI_VMSTATE_VM_SIZE > ZPSI_MIG_PSI_SIZE ? ZPSI_VMSTATE_VM_SIZE : ZPSI_MIG_PSI_SIZE];
+	uint8_t *ram = NULL;
+	uint64_t size = 0;
+	int r;
+
+	switch (sec->type) {
+	case ZPSI_MIG_SEC_PSI:
+		/* zpsi_mig_decode_psi() refuses any other length */
+		r = sec->len == ZPSI_MIG_PSI_SIZE ? vmm_section_data(in, sec, small) : -EINVAL;
+		if (r == 0)
+			r = zpsi_mig_decode_psi(sec, &rec->psi);
+		if (r < 0)
+			return vmm_errctx_set("state file: bad PSI section"), r;
+		rec->has_psi = true;
+		return 0;
+	case ZPSI_MIG_SEC_VM:
+		if (rec->has_vm)
+			return 0;
+		r = sec->len == ZPSI_VMSTATE_VM_SIZE ? vmm_section_data(in, sec, small) : -EINVAL;
+		if (r == 0)
+			r = zpsi_vmstate_decode_vm(sec, &rec->vm);
+		if (r < 0)
+			return vmm_errctx_set("state file: bad VM section"), -EINVAL;
+		rec->has_vm = true;
+		return 0;
+	case ZPSI_MIG_SEC_VCPU:
+		return vmm_stage_vcpu(rec, in, sec);
+	case ZPSI_MIG_SEC_MEMORY:
+		if (rec->has_memory)
+			return 0;
+		/* zpsi-vmm writes the VM section first: the RAM it names is
+		 * where the memory goes. */
+		if (!rec->has_vm)
+			return vmm_errctx_set("state file: bad VM section"), -EINVAL;
+		r = ram_fn(ctx, &rec->vm, &ram, &size);
+		if (r < 0)
+			return r;
+		r = zpsi_vmstate_memory_read(in, sec->len, ram, size);
+		if (r < 0)
+			return vmm_errctx_set("state file: bad memory section"), r;
+		rec->has_memory = true;
+		return 0;
+	default:
+		return 0;	/* known to zpsi_vmstate_known() but not ours: skipped */
+	}
+}
+
+/* After the whole record has been read and verified: all of it there? */
+static int vmm_record_complete(const struct vmm_record *rec)
+{
+	uint32_t all;
+
+	if (!rec->has_memory)
+		return vmm_errctx_set("state file: no memory section"), -EINVAL;
+	all = (1u << rec->vm.vcpus) - 1;	/* vcpus is 1..4 (decoded) */
+	if (rec->vcpus_seen & ~all)
+		return vmm_errctx_set("state file: bad vCPU section"), -EINVAL;
+	if (rec->vcpus_seen != all)
+		return vmm_errctx_set("state file: a vCPU is missing"), -EINVAL;
+	if (!rec->has_psi)
+		return vmm_errctx_set("state file: no PSI section"), -EINVAL;
+	return 0;
 }
 
 /*
- * Map and validate a whole record from fd (hostile: sizes come from the
- * header only after its CRC has been checked).  Mapped, not read: the file
- * is paged in as the checksum and the decoder walk it, and reading a
- * hibernated VM back costs no second copy of its memory.  The files are
- * zpsi-vmm's own (mode 0600) or the operator's; one truncated while mapped
- * would fault, so the size is checked against the header first.
+ * Read a state file in order with the stream reader, from offset 0, in
+ * bounded chunks: guest RAM straight into the VM's memory, nothing of the
+ * size of the guest held on the side.  The record is hostile (sizes come
+ * from the header only after its CRC has been checked); nothing is
+ * vouched for until the trailer has been read, so the vCPU states and the
+ * PSI state stay staged in rec until then, and a caller that sees an
+ * error drops whatever went into RAM.
  */
-int vmm_statefile_read(int fd, struct vmm_record *rec)
+int vmm_statefile_load(int fd, struct vmm_record *rec, vmm_record_ram_fn ram_fn, void *ctx)
 {
+	struct zpsi_mig_fd f = { .fd = fd, .positional = true };
+	struct zpsi_mig_stream_reader in;
+	struct zpsi_mig_section sec;
 	uint8_t hdr[ZPSI_MIG_HEADER_SIZE];
 	struct stat st;
 	uint64_t total;
 	ssize_t n;
-	void *p;
 	int r;
 
+	memset(rec, 0, sizeof(*rec));
 	n = pread(fd, hdr, sizeof(hdr), 0);
 	if (n < 0)
 		return -errno;
@@ -182,103 +317,78 @@ int vmm_statefile_read(int fd, struct vmm_record *rec)
 		return vmm_errctx_set("state file: not a regular file"), -EBADF;
 	if ((uint64_t)st.st_size < total)
 		return vmm_errctx_set(zpsi_mig_strerror(-ENODATA)), -ENODATA;
-	p = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED)
-		return vmm_errctx_set("mapping the state file"), -errno;
-	rec->buf = p;
-	rec->len = (size_t)total;
-	r = zpsi_mig_parse(rec->buf, rec->len, zpsi_vmstate_known, rec->secs, ZPSI_ARRAY_SIZE(rec->secs),
-			   &rec->nsecs);
-	if (r < 0) {
-		vmm_record_free(rec);
-		return vmm_errctx_set(zpsi_mig_strerror(r)), r;
+
+	r = zpsi_mig_stream_open(&in, zpsi_mig_fd_source(&f), zpsi_vmstate_known);
+	while (r == 0) {
+		bool stream_failed;
+		int e;
+
+		r = zpsi_mig_stream_next(&in, &sec);
+		if (r <= 0)
+			break;	/* 0: the end, verified */
+		e = vmm_record_section(rec, &in, &sec, ram_fn, ctx);
+		if (e == 0) {
+			r = 0;
+			continue;
+		}
+		/* A damaged record is reported as damaged, before what the
+		 * damage happened to look like to the section's decoder. */
+		stream_failed = in.error != 0;
+		r = zpsi_mig_stream_fail(&in, e);
+		if (stream_failed || r != e)
+			vmm_errctx_set(zpsi_mig_strerror(r));
+		goto out;
 	}
-	/* The checksum read every page; the decoder will read them again,
-	 * a stretch at a time, dropping each behind it. */
-	madvise(rec->buf, rec->len, MADV_DONTNEED);
+	if (r < 0)
+		vmm_errctx_set(zpsi_mig_strerror(r));
+out:
+	if (r == 0)
+		r = vmm_record_complete(rec);
+	/* The file's pages were read once; the page cache need not keep
+	 * them. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (r < 0)
+		vmm_record_free(rec);
+	return r;
+}
+
+int vmm_record_apply_vcpus(struct vmm *vm, struct vmm_record *rec)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		if (!rec->vcpu[i])
+			return -EINVAL;
+		free(vm->vcpu[i].state);
+		vm->vcpu[i].state = rec->vcpu[i];
+		rec->vcpu[i] = NULL;
+	}
 	return 0;
 }
 
-/* Decoded page data of the mapped record: out of this process's RSS (the
- * page cache keeps it until the kernel needs the memory). */
-static void vmm_record_consumed(void *ctx, const uint8_t *data, size_t len)
+/* A wake: the record must be this VM's, of its shape. */
+static int vmm_reload_ram(void *ctx, const struct zpsi_vmstate_vm *vs, uint8_t **ram, uint64_t *size)
 {
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start, end;
+	struct vmm *vm = ctx;
 
-	(void)ctx;
-	start = ((uintptr_t)data + page - 1) & ~(page - 1);
-	end = ((uintptr_t)data + len) & ~(page - 1);
-	if (end > start)
-		madvise((void *)start, end - start, MADV_DONTNEED);
-}
-
-int vmm_record_apply(struct vmm *vm, const struct vmm_record *rec)
-{
-	const struct zpsi_mig_section *mem = zpsi_mig_find(rec->secs, rec->nsecs, ZPSI_MIG_SEC_MEMORY);
-	const struct zpsi_mig_section *vsec = zpsi_mig_find(rec->secs, rec->nsecs, ZPSI_MIG_SEC_VM);
-	struct zpsi_vmstate_vm vs;
-	unsigned seen = 0;
-	int r;
-
-	if (!mem)
-		return vmm_errctx_set("state file: no memory section"), -EINVAL;
 	/* A record of another VM (or another shape) must not be woken into
 	 * this one. */
-	if (!vsec || zpsi_vmstate_decode_vm(vsec, &vs) < 0)
-		return vmm_errctx_set("state file: bad VM section"), -EINVAL;
-	if (vs.vcpus != vm->nvcpus || vs.mem_bytes != vm->ram_size || vs.cpuid_base != vm->cpuid_base ||
-	    (vs.name[0] && strncmp(vs.name, vm->name, sizeof(vs.name)) != 0))
+	if (vs->vcpus != vm->nvcpus || vs->mem_bytes != vm->ram_size || vs->cpuid_base != vm->cpuid_base ||
+	    (vs->name[0] && strncmp(vs->name, vm->name, sizeof(vs->name)) != 0))
 		return vmm_errctx_set("state file: the record is of another VM"), -EINVAL;
-	for (size_t i = 0; i < rec->nsecs; i++) {
-		const struct zpsi_mig_section *sec = &rec->secs[i];
-		struct zpsi_vmstate_vcpu vc;
-		struct vmm_vcpu_state *s;
-		void *blob[ZPSI_VMSTATE_BLOBS];
-
-		if (sec->type != ZPSI_MIG_SEC_VCPU)
-			continue;
-		r = zpsi_vmstate_decode_vcpu(sec, vmm_blob_sizes, &vc);
-		if (r < 0 || vc.index >= vm->nvcpus || (seen & (1u << vc.index)))
-			return vmm_errctx_set("state file: bad vCPU section"), -EINVAL;
-		seen |= 1u << vc.index;
-		s = vm->vcpu[vc.index].state;
-		if (!s && !(s = vm->vcpu[vc.index].state = calloc(1, sizeof(*s))))
-			return -ENOMEM;
-		vmm_state_blobs(s, blob);
-		for (unsigned b = 0; b < ZPSI_VMSTATE_BLOBS; b++)
-			memcpy(blob[b], vc.blob[b], vmm_blob_sizes[b]);
-		s->nmsrs = vc.nmsrs;
-		for (uint32_t m = 0; m < vc.nmsrs; m++) {
-			uint64_t val;
-			uint32_t idx;
-
-			zpsi_vmstate_msr(&vc, m, &idx, &val);
-			s->msrs[m] = (struct kvm_msr_entry){ .index = idx, .data = val };
-		}
-		s->mode = (uint8_t)vc.mode;
-		s->alarm_ms = vc.alarm_ms;
-	}
-	if (seen != (1u << vm->nvcpus) - 1)
-		return vmm_errctx_set("state file: a vCPU is missing"), -EINVAL;
 	/* Zero RAM the cheap way, then write only the pages the file holds. */
 	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
-	r = zpsi_vmstate_decode_memory_cb(mem, vm->ram, vm->ram_size, false, vmm_record_consumed, NULL);
-	if (r < 0)
-		return vmm_errctx_set("state file: bad memory section"), r;
+	*ram = vm->ram;
+	*size = vm->ram_size;
 	return 0;
 }
 
 int vmm_snapshot_reload(struct vmm *vm)
 {
-	struct vmm_record rec = { 0 };
+	struct vmm_record rec;
 	int r;
 
-	r = vmm_statefile_read(vmm_state_fd(vm), &rec);
-	if (r < 0)
-		return r;
-	r = vmm_record_apply(vm, &rec);
+	r = vmm_statefile_load(vmm_state_fd(vm), &rec, vmm_reload_ram, vm);
+	if (r == 0)
+		r = vmm_record_apply_vcpus(vm, &rec);
 	vmm_record_free(&rec);
-	posix_fadvise(vmm_state_fd(vm), 0, 0, POSIX_FADV_DONTNEED);
 	return r;
 }
-

@@ -330,3 +330,51 @@ int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *r
 		consumed(ctx, done, (size_t)(data - done));
 	return 0;
 }
+
+/* Pages read into RAM per call: bounded, as every read of a stream is. */
+#define VMSTATE_READ_RUN (ZPSI_VMSTATE_CONSUMED_CHUNK / ZPSI_VMSTATE_PAGE)
+
+int zpsi_vmstate_memory_read(struct zpsi_mig_stream_reader *in, uint64_t len, uint8_t *ram, uint64_t mem_bytes)
+{
+	uint8_t head[24], *bitmap;
+	uint64_t pages, words, present, count = 0;
+	int r;
+
+	if (len < sizeof(head) || !ram || mem_bytes % ZPSI_VMSTATE_PAGE || mem_bytes > ZPSI_VMSTATE_MAX_RAM)
+		return -EINVAL;
+	r = zpsi_mig_stream_read(in, head, sizeof(head));
+	if (r < 0)
+		return r;
+	if (zpsi_get_le32(head) != ZPSI_VMSTATE_LAYOUT || zpsi_get_le32(head + 4) != ZPSI_VMSTATE_PAGE ||
+	    zpsi_get_le64(head + 8) != mem_bytes)
+		return -EINVAL;
+	pages = mem_bytes / ZPSI_VMSTATE_PAGE;
+	words = (pages + 63) / 64;	/* <= 16384: the bitmap is <= 128 KiB */
+	present = zpsi_get_le64(head + 16);
+	if (present > pages || len != sizeof(head) + words * 8 + present * ZPSI_VMSTATE_PAGE)
+		return -EINVAL;
+	bitmap = malloc(words ? words * 8 : 1);
+	if (!bitmap)
+		return -ENOMEM;
+	r = zpsi_mig_stream_read(in, bitmap, words * 8);
+	for (uint64_t p = 0; r == 0 && p < words * 64; p++) {
+		bool set = bitmap[p / 8] & (1u << (p % 8));
+
+		if (set && p >= pages)
+			r = -EINVAL;	/* bits past the end of RAM */
+		count += set;
+	}
+	if (r == 0 && count != present)
+		r = -EINVAL;
+	for (uint64_t p = 0; r == 0 && p < pages;) {
+		uint64_t q = p;
+
+		while (q < pages && q - p < VMSTATE_READ_RUN && (bitmap[q / 8] & (1u << (q % 8))))
+			q++;
+		if (q > p)
+			r = zpsi_mig_stream_read(in, ram + p * ZPSI_VMSTATE_PAGE, (size_t)(q - p) * ZPSI_VMSTATE_PAGE);
+		p = q > p ? q : p + 1;
+	}
+	free(bitmap);
+	return r;
+}

@@ -122,6 +122,14 @@ typedef void (*zpsi_vmstate_consumed_fn)(void *ctx, const uint8_t *data, size_t 
 int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *ram, uint64_t mem_bytes,
 				  bool zero_absent, zpsi_vmstate_consumed_fn consumed, void *ctx);
 
+/* The same, the section read from a stream (its header just returned by
+ * zpsi_mig_stream_next, `len` its length): the head and bitmap are read
+ * and checked before ram is touched, then each run of pages is read
+ * straight into ram -- no copy of the guest's memory in between.  ram
+ * must be zero where the section holds no page.  -EINVAL for a section
+ * that does not fit, or the stream's error. */
+int zpsi_vmstate_memory_read(struct zpsi_mig_stream_reader *in, uint64_t len, uint8_t *ram, uint64_t mem_bytes);
+
 /* Section types zpsi-vmm understands (for zpsi_mig_parse). */
 bool zpsi_vmstate_known(uint32_t type);
 
