@@ -18,6 +18,7 @@
 #include <linux/kvm.h>
 
 #include "kvm.h"
+#include "runstate.h"
 #include "vmm.h"
 #include "zpsi/abi.h"
 #include "zpsi/msr.h"
@@ -142,13 +143,13 @@ struct vmm {
 	/* run control, under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool started, ending, paused, hibernated;
+	enum vmm_run_state run;		/* runstate.h: change it with vmm_run_to() */
+	unsigned pending;		/* VMM_PEND_*: requests for the supervisor, latches */
 	int exit_status;
-	bool req_wake, req_pause, req_hibernate, req_save;
-	bool wake_pending;		/* a host wake found nobody halted: the next HLT returns */
 	/* Linked to zpsid: a guest's C6 pauses the VM and waits for zpsid to
-	 * hibernate it into its state directory (c6_requested tells the link). */
-	bool defer_c6, c6_requested;
+	 * hibernate it into its state directory (VMM_PEND_TELL_C6 tells the
+	 * link). */
+	bool defer_c6;
 	unsigned req_wake_reason;
 	uint64_t capture_gen, apply_gen;
 	uint64_t deadline_ns;		/* watchdog, CLOCK_MONOTONIC; 0: none */
@@ -161,10 +162,9 @@ struct vmm {
 	/* A state file zpsid passed for one C6 or one wake (vmm_request_file);
 	 * used instead of state_fd, closed after that operation. */
 	int ext_state_fd;
-	bool hibernated_ext;		/* the C6 state is in zpsid's file */
-	/* A state file is being written, vm->lock dropped (snapshot.c);
-	 * saving_ext: into zpsid's file, so the VM will be in zpsid's C6. */
-	bool saving, saving_ext;
+	/* SAVING or HIBERNATED into a file zpsid passed: only zpsid, with
+	 * the file, can wake the VM. */
+	bool state_ext;
 	vmm_save_hook_fn save_hook;	/* tests */
 	void *save_hook_opaque;
 	uint64_t hibernated_ns;		/* when the last C6 was on disk */
@@ -179,6 +179,27 @@ struct vmm {
 	uint64_t snapshot_bytes;	/* the last state file written */
 	uint64_t wakes, parks, hibernations;
 };
+
+/* The run state (vm->lock held). */
+static inline bool vmm_started(const struct vmm *vm)
+{
+	return vm->run != VMM_RUN_CREATED;
+}
+static inline bool vmm_ended(const struct vmm *vm)
+{
+	return vm->run == VMM_RUN_ENDED;
+}
+/* Make the transition `ev` (runstate.c's table); -EPERM, the state
+ * unchanged, if the table refuses it. */
+static inline int vmm_run_to(struct vmm *vm, enum vmm_run_event ev)
+{
+	int next = vmm_run_next(vm->run, ev);
+
+	if (next < 0)
+		return next;
+	vm->run = (enum vmm_run_state)next;
+	return 0;
+}
 
 /* vm.c */
 uint64_t vmm_now_ns(void);

@@ -218,8 +218,6 @@ int vmm_snapshot_write(struct vmm *vm)
 	vmm_snapshot_capture(vm, &snap);
 	if (ext)
 		vm->ext_state_fd = -1;
-	vm->saving = true;
-	vm->saving_ext = ext;
 	pthread_mutex_unlock(&vm->lock);
 
 	r = vmm_statefile_write(fd, &snap, hook, opaque, &len);
@@ -229,7 +227,6 @@ int vmm_snapshot_write(struct vmm *vm)
 		close(fd);
 
 	pthread_mutex_lock(&vm->lock);
-	vm->saving = vm->saving_ext = false;
 	if (r < 0)
 		return r;
 	vm->snapshot_bytes = len;

@@ -69,9 +69,8 @@ void vmm_end_locked(struct vmm *vm, int status)
 {
 	uint64_t one = 1;
 
-	if (vm->ending)
-		return;
-	vm->ending = true;
+	if (vmm_run_to(vm, VMM_EV_END) < 0)
+		return;	/* ended already */
 	vm->exit_status = status;
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vmm_vcpu_kick(&vm->vcpu[i]);
@@ -87,7 +86,7 @@ static void vmm_crash(struct vmm_vcpu *v, const char *what)
 	const struct kvm_regs *r = &v->run->s.regs.regs;
 
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->ending)
+	if (!vmm_ended(vm))
 		snprintf(vm->crash, sizeof(vm->crash), "vCPU %u: %s (rip %#llx rsp %#llx)", v->index,
 			 what, (unsigned long long)r->rip, (unsigned long long)r->rsp);
 	vmm_end_locked(vm, ZPSI_VMM_EXIT_CRASH);
@@ -200,7 +199,7 @@ static bool vmm_vcpu_runnable(const struct vmm_vcpu *v)
 {
 	const struct vmm *vm = v->vm;
 
-	return vm->started && !vm->paused && v->mode == VMM_VCPU_RUN &&
+	return vm->run == VMM_RUN_RUNNING && v->mode == VMM_VCPU_RUN &&
 	       v->capture_gen == vm->capture_gen && v->apply_gen == vm->apply_gen;
 }
 
@@ -221,7 +220,7 @@ void *vmm_vcpu_thread(void *arg)
 	pthread_cond_broadcast(&vm->cond);
 	for (;;) {
 		vmm_vcpu_service(v);
-		if (vm->ending)
+		if (vmm_ended(vm))
 			break;
 		if (!vmm_vcpu_runnable(v)) {
 			if (!v->quiescent) {

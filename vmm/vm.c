@@ -367,7 +367,7 @@ int vmm_load_elf(struct vmm *vm, const void *image, size_t len)
 	const char *why = NULL;
 	int r;
 
-	if (vm->started)
+	if (vmm_started(vm))
 		return -EBUSY;
 	r = zpsi_elf_parse(image, len, ZPSI_VMM_LOAD_MIN, vm->ram_size, &img, &why);
 	if (r < 0) {
@@ -393,7 +393,7 @@ int vmm_start(struct vmm *vm, unsigned flags)
 	int r = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->started || (!vm->entry && !vm->restored)) {
+	if (vmm_started(vm) || (!vm->entry && !vm->restored)) {
 		pthread_mutex_unlock(&vm->lock);
 		return vmm_errctx_set("no guest loaded"), -EINVAL;
 	}
@@ -437,7 +437,7 @@ int vmm_start(struct vmm *vm, unsigned flags)
 		if (vm->cfg.timeout_ms)
 			vm->deadline_ns = vmm_now_ns() + vm->cfg.timeout_ms * 1000000ull;
 	}
-	vm->started = true;
+	vmm_run_to(vm, VMM_EV_START);	/* refused if the start failed: ENDED */
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
@@ -463,11 +463,11 @@ static void vmm_join(struct vmm *vm)
 int vmm_wait(struct vmm *vm, int *status)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->started) {
+	if (!vmm_started(vm)) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EINVAL;
 	}
-	while (!vm->ending)
+	while (!vmm_ended(vm))
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	pthread_mutex_unlock(&vm->lock);
 	vmm_join(vm);
@@ -481,7 +481,7 @@ struct vmm *vmm_free(struct vmm *vm)
 {
 	if (!vm)
 		return NULL;
-	if (vm->started) {
+	if (vmm_started(vm)) {
 		pthread_mutex_lock(&vm->lock);
 		vmm_end_locked(vm, ZPSI_VMM_EXIT_ERROR);
 		pthread_mutex_unlock(&vm->lock);
