@@ -212,11 +212,11 @@ struct vmm_host *vmm_host_ref(struct vmm_host *h);
 void vmm_host_lock(struct vmm_host *h);
 void vmm_host_unlock(struct vmm_host *h);
 
-/* cpuid.c */
+/* x86/cpuid.c */
 int vmm_cpuid_setup(struct vmm *vm);
 int vmm_cpuid_apply(struct vmm *vm, struct vmm_vcpu *v);
 
-/* msr.c */
+/* x86/msr.c */
 int vmm_msr_setup(struct vmm *vm);
 void vmm_msr_exit(struct vmm_vcpu *v);
 /* Act on the ZPSI_MSR_EV_* of a write (host->lock held). */
@@ -254,7 +254,6 @@ void vmm_region_publish_guest(struct vmm *vm);
 /* vcpu.c */
 int vmm_vcpu_create(struct vmm *vm, unsigned index);
 void vmm_vcpu_destroy(struct vmm_vcpu *v);
-int vmm_vcpu_boot_state(struct vmm_vcpu *v);
 void *vmm_vcpu_thread(void *arg);
 void vmm_vcpu_kick(struct vmm_vcpu *v);		/* vm->lock held */
 void vmm_end_locked(struct vmm *vm, int status);	/* vm->lock held */
@@ -266,9 +265,11 @@ void vmm_power_changed(struct vmm *vm, uint8_t power);	/* host->lock held */
 /* After an exit that may have enabled the region (no lock held). */
 void vmm_supervisor_poke(struct vmm *vm);
 
-/* snapshot.c (capture), statefile.c (storage): snapshot.h */
+/* x86/vcpu_state.c: on the vCPU's own thread */
 int vmm_vcpu_capture(struct vmm_vcpu *v, struct vmm_vcpu_state *s);
 int vmm_vcpu_apply(struct vmm_vcpu *v, const struct vmm_vcpu_state *s);
+
+/* snapshot.c (capture), statefile.c (storage): snapshot.h */
 static inline int vmm_state_fd(const struct vmm *vm)
 {
 	return vm->ext_state_fd >= 0 ? vm->ext_state_fd : vm->state_fd;
