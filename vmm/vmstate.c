@@ -51,23 +51,34 @@ int zpsi_vmstate_add_vm(struct zpsi_mig_writer *w, const struct zpsi_vmstate_vm 
 int zpsi_vmstate_decode_vm(const struct zpsi_mig_section *sec, struct zpsi_vmstate_vm *out)
 {
 	struct zpsi_vmstate_vm vm = { 0 };
-	const uint8_t *b = sec->data;
+	struct zpsi_le_cursor c;
+	const uint8_t *sig, *rsvd0, *name, *rsvd1;
+	uint32_t layout;
 
-	if (sec->type != ZPSI_MIG_SEC_VM || sec->len != ZPSI_VMSTATE_VM_SIZE || !b)
+	if (sec->type != ZPSI_MIG_SEC_VM || sec->len != ZPSI_VMSTATE_VM_SIZE || !sec->data)
 		return -EINVAL;
-	if (zpsi_get_le32(b) != ZPSI_VMSTATE_LAYOUT || b[53] || b[54] || b[55] || !zpsi_all_zero(b + 112, 16))
+	/* The fields in order (layout in vmstate.h). */
+	c = zpsi_le_cursor(sec->data, (size_t)sec->len);
+	layout = zpsi_le_u32(&c);
+	vm.vcpus = zpsi_le_u32(&c);
+	vm.mem_bytes = zpsi_le_u64(&c);
+	vm.tsc_khz = zpsi_le_u64(&c);
+	vm.features = zpsi_le_u32(&c);
+	vm.cpuid_base = zpsi_le_u32(&c);
+	vm.flags = zpsi_le_u32(&c);
+	vm.weight = zpsi_le_u32(&c);
+	sig = zpsi_le_take(&c, 12);
+	vm.power = zpsi_le_u8(&c);
+	rsvd0 = zpsi_le_take(&c, 3);
+	name = zpsi_le_take(&c, 32);
+	vm.entry = zpsi_le_u64(&c);
+	vm.mem_target_pages = zpsi_le_u64(&c);
+	vm.balloon_released = zpsi_le_u64(&c);
+	rsvd1 = zpsi_le_take(&c, 16);
+	if (c.bad || zpsi_le_left(&c) != 0)
+		return -EINVAL;	/* cannot happen with the length checked: the layout adds up */
+	if (layout != ZPSI_VMSTATE_LAYOUT || !zpsi_all_zero(rsvd0, 3) || !zpsi_all_zero(rsvd1, 16))
 		return -EINVAL;
-	vm.vcpus = zpsi_get_le32(b + 4);
-	vm.mem_bytes = zpsi_get_le64(b + 8);
-	vm.tsc_khz = zpsi_get_le64(b + 16);
-	vm.features = zpsi_get_le32(b + 24);
-	vm.cpuid_base = zpsi_get_le32(b + 28);
-	vm.flags = zpsi_get_le32(b + 32);
-	vm.weight = zpsi_get_le32(b + 36);
-	vm.power = b[52];
-	vm.entry = zpsi_get_le64(b + 88);
-	vm.mem_target_pages = zpsi_get_le64(b + 96);
-	vm.balloon_released = zpsi_get_le64(b + 104);
 	if (vm.vcpus < 1 || vm.vcpus > ZPSI_VMSTATE_MAX_VCPUS || !vmstate_ram_ok(vm.mem_bytes) ||
 	    (vm.features & ~ZPSI_FEAT_KNOWN_MASK) || (vm.flags & ~ZPSI_VMSTATE_F_SIGNATURE) ||
 	    vm.weight < ZPSI_WEIGHT_MIN || vm.weight > ZPSI_WEIGHT_MAX || !zpsi_power_valid(vm.power) ||
@@ -78,26 +89,26 @@ int zpsi_vmstate_decode_vm(const struct zpsi_mig_section *sec, struct zpsi_vmsta
 		return -EINVAL;
 	/* Signature: printable, NUL-padded, present iff the flag says so. */
 	for (unsigned i = 0; i < 12; i++) {
-		uint8_t c = b[40 + i];
+		uint8_t ch = sig[i];
 
-		if (c == 0) {
-			if (!zpsi_all_zero(b + 40 + i, 12 - i))
+		if (ch == 0) {
+			if (!zpsi_all_zero(sig + i, 12 - i))
 				return -EINVAL;
 			break;
 		}
-		if (c < 0x20 || c > 0x7E)
+		if (ch < 0x20 || ch > 0x7E)
 			return -EINVAL;
-		vm.signature[i] = (char)c;
+		vm.signature[i] = (char)ch;
 	}
 	if (!!vm.signature[0] != !!(vm.flags & ZPSI_VMSTATE_F_SIGNATURE))
 		return -EINVAL;
 	/* Name: NUL-terminated within its 32 bytes, printable. */
-	if (memchr(b + 56, 0, 32) == NULL)
+	if (memchr(name, 0, 32) == NULL)
 		return -EINVAL;
-	for (unsigned i = 0; i < 32 && b[56 + i]; i++) {
-		if (b[56 + i] < 0x20 || b[56 + i] > 0x7E)
+	for (unsigned i = 0; i < 32 && name[i]; i++) {
+		if (name[i] < 0x20 || name[i] > 0x7E)
 			return -EINVAL;
-		vm.name[i] = (char)b[56 + i];
+		vm.name[i] = (char)name[i];
 	}
 	*out = vm;
 	return 0;
