@@ -70,7 +70,7 @@ try:
           % (c6["VmRSS"] / 1024, c6["VmRSS"] / running, size / 2**20))
     print("  wake: peak RSS            %8.1f MiB   ratio %.2f   %.3f s to a new progress line after the wake"
           % (woken["VmHWM"] / 1024, woken["VmHWM"] / running, wake_s))
-    print("  (the wake maps the state file and drops each stretch from RSS once decoded)")
+    print("  (the wake streams the state file in bounded chunks straight into guest RAM)")
 finally:
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)

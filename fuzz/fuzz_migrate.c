@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zpsi/crc32c.h"
+#include "mig_fuzz_common.h"
 #include "zpsi/migrate.h"
 #include "zpsi/policy.h"
 
@@ -106,25 +106,15 @@ static void record(const uint8_t *data, size_t size)
 	free(out);
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	record(data, size);
 
-	if (size >= ZPSI_MIG_HEADER_SIZE + ZPSI_MIG_TRAILER_SIZE && size <= (1u << 20)) {
-		uint8_t *copy = malloc(size);
+	{
+		uint8_t *copy = mig_fuzz_resealed(data, size);
 
-		if (!copy)
-			return 0;
-		memcpy(copy, data, size);
-		put_le32(copy + 28, zpsi_crc32c(0, copy, 28));
-		put_le32(copy + size - 8, zpsi_crc32c(0, copy, size - 8));
-		record(copy, size);
+		if (copy)
+			record(copy, size);
 		free(copy);
 	}
 

@@ -16,7 +16,7 @@
 #include <linux/kvm.h>
 
 #include "zpsi/migrate.h"
-#include "zpsi/vmstate.h"
+#include "vmstate.h"
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
 

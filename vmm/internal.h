@@ -18,6 +18,7 @@
 #include <linux/kvm.h>
 
 #include "kvm.h"
+#include "runstate.h"
 #include "vmm.h"
 #include "zpsi/abi.h"
 #include "zpsi/msr.h"
@@ -142,13 +143,13 @@ struct vmm {
 	/* run control, under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool started, ending, paused, hibernated;
+	enum vmm_run_state run;		/* runstate.h: change it with vmm_run_to() */
+	unsigned pending;		/* VMM_PEND_*: requests for the supervisor, latches */
 	int exit_status;
-	bool req_wake, req_pause, req_hibernate, req_save;
-	bool wake_pending;		/* a host wake found nobody halted: the next HLT returns */
 	/* Linked to zpsid: a guest's C6 pauses the VM and waits for zpsid to
-	 * hibernate it into its state directory (c6_requested tells the link). */
-	bool defer_c6, c6_requested;
+	 * hibernate it into its state directory (VMM_PEND_TELL_C6 tells the
+	 * link). */
+	bool defer_c6;
 	unsigned req_wake_reason;
 	uint64_t capture_gen, apply_gen;
 	uint64_t deadline_ns;		/* watchdog, CLOCK_MONOTONIC; 0: none */
@@ -161,7 +162,11 @@ struct vmm {
 	/* A state file zpsid passed for one C6 or one wake (vmm_request_file);
 	 * used instead of state_fd, closed after that operation. */
 	int ext_state_fd;
-	bool hibernated_ext;		/* the C6 state is in zpsid's file */
+	/* SAVING or HIBERNATED into a file zpsid passed: only zpsid, with
+	 * the file, can wake the VM. */
+	bool state_ext;
+	vmm_save_hook_fn save_hook;	/* tests */
+	void *save_hook_opaque;
 	uint64_t hibernated_ns;		/* when the last C6 was on disk */
 	bool seccomp_on;
 	bool restored;			/* created from a state file */
@@ -175,6 +180,27 @@ struct vmm {
 	uint64_t wakes, parks, hibernations;
 };
 
+/* The run state (vm->lock held). */
+static inline bool vmm_started(const struct vmm *vm)
+{
+	return vm->run != VMM_RUN_CREATED;
+}
+static inline bool vmm_ended(const struct vmm *vm)
+{
+	return vm->run == VMM_RUN_ENDED;
+}
+/* Make the transition `ev` (runstate.c's table); -EPERM, the state
+ * unchanged, if the table refuses it. */
+static inline int vmm_run_to(struct vmm *vm, enum vmm_run_event ev)
+{
+	int next = vmm_run_next(vm->run, ev);
+
+	if (next < 0)
+		return next;
+	vm->run = (enum vmm_run_state)next;
+	return 0;
+}
+
 /* vm.c */
 uint64_t vmm_now_ns(void);
 static inline void *vmm_gpa(struct vmm *vm, uint64_t gpa) { return vm->ram + gpa; }
@@ -186,11 +212,11 @@ struct vmm_host *vmm_host_ref(struct vmm_host *h);
 void vmm_host_lock(struct vmm_host *h);
 void vmm_host_unlock(struct vmm_host *h);
 
-/* cpuid.c */
+/* x86/cpuid.c */
 int vmm_cpuid_setup(struct vmm *vm);
 int vmm_cpuid_apply(struct vmm *vm, struct vmm_vcpu *v);
 
-/* msr.c */
+/* x86/msr.c */
 int vmm_msr_setup(struct vmm *vm);
 void vmm_msr_exit(struct vmm_vcpu *v);
 /* Act on the ZPSI_MSR_EV_* of a write (host->lock held). */
@@ -228,7 +254,6 @@ void vmm_region_publish_guest(struct vmm *vm);
 /* vcpu.c */
 int vmm_vcpu_create(struct vmm *vm, unsigned index);
 void vmm_vcpu_destroy(struct vmm_vcpu *v);
-int vmm_vcpu_boot_state(struct vmm_vcpu *v);
 void *vmm_vcpu_thread(void *arg);
 void vmm_vcpu_kick(struct vmm_vcpu *v);		/* vm->lock held */
 void vmm_end_locked(struct vmm *vm, int status);	/* vm->lock held */
@@ -240,14 +265,17 @@ void vmm_power_changed(struct vmm *vm, uint8_t power);	/* host->lock held */
 /* After an exit that may have enabled the region (no lock held). */
 void vmm_supervisor_poke(struct vmm *vm);
 
-/* snapshot.c */
+/* x86/vcpu_state.c: on the vCPU's own thread */
 int vmm_vcpu_capture(struct vmm_vcpu *v, struct vmm_vcpu_state *s);
 int vmm_vcpu_apply(struct vmm_vcpu *v, const struct vmm_vcpu_state *s);
+
+/* snapshot.c (capture), statefile.c (storage): snapshot.h */
 static inline int vmm_state_fd(const struct vmm *vm)
 {
 	return vm->ext_state_fd >= 0 ? vm->ext_state_fd : vm->state_fd;
 }
-int vmm_snapshot_write(struct vmm *vm);	/* all vCPUs captured; vm->lock held */
+/* All vCPUs captured; vm->lock held, and dropped while the file is written. */
+int vmm_snapshot_write(struct vmm *vm);
 int vmm_snapshot_reload(struct vmm *vm);	/* memory and vCPU states back from the file */
 
 /* seccomp.c */

@@ -76,9 +76,9 @@ static uint8_t link_actual_power(struct vmm *vm)
 	uint8_t p = vmm_power(vm), actual;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->hibernated)
+	if (vm->run == VMM_RUN_HIBERNATED)
 		actual = ZPSI_POWER_C6;
-	else if (vm->paused)
+	else if (vm->run == VMM_RUN_PAUSED || vm->run == VMM_RUN_SAVING)
 		actual = ZPSI_POWER_C3;
 	else
 		actual = p == ZPSI_POWER_C1 ? ZPSI_POWER_C1 : ZPSI_POWER_C0;
@@ -377,8 +377,8 @@ void vmm_link_tick(struct vmm_link *l)
 	}
 	link_check_pending(l);
 	pthread_mutex_lock(&vm->lock);
-	c6_request = vm->c6_requested;
-	vm->c6_requested = false;
+	c6_request = vm->pending & VMM_PEND_TELL_C6;
+	vm->pending &= ~VMM_PEND_TELL_C6;
 	pthread_mutex_unlock(&vm->lock);
 	if (c6_request) {
 		struct zpsi_ctl_msg m = { .type = ZPSI_CTL_STATE };

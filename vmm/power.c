@@ -50,10 +50,10 @@ void vmm_hlt_exit(struct vmm_vcpu *v)
 	VMM_STAT_INC(v->stats.hlt);
 	vmm_console_flush(v);
 	pthread_mutex_lock(&vm->lock);
-	if (vm->wake_pending) {
+	if (vm->pending & VMM_PEND_HLT_RETURNS) {
 		/* The host woke the VM just before this HLT: it returns at
 		 * once, as HLT does with an interrupt already pending. */
-		vm->wake_pending = false;
+		vm->pending &= ~VMM_PEND_HLT_RETURNS;
 		v->wake_reason = ZPSI_VMM_WAKE_HOST;
 		v->alarm_ms = 0;
 	} else if (v->alarm_ms || power != ZPSI_POWER_C0) {
@@ -61,14 +61,12 @@ void vmm_hlt_exit(struct vmm_vcpu *v)
 		v->alarm_deadline_ns = v->alarm_ms ? vmm_now_ns() + v->alarm_ms * 1000000ull : 0;
 		v->alarm_ms = 0;
 		vm->parks++;
-		if (power == ZPSI_POWER_C3) {
-			vm->req_pause = true;
-		} else if (power == ZPSI_POWER_C6 && vm->defer_c6) {
-			vm->req_pause = true;	/* zpsid brings the state file */
-			vm->c6_requested = true;
-		} else if (power == ZPSI_POWER_C6) {
-			vm->req_hibernate = true;
-		}
+		if (power == ZPSI_POWER_C3)
+			vm->pending |= VMM_PEND_PAUSE;
+		else if (power == ZPSI_POWER_C6 && vm->defer_c6)
+			vm->pending |= VMM_PEND_PAUSE | VMM_PEND_TELL_C6;	/* zpsid brings the state file */
+		else if (power == ZPSI_POWER_C6)
+			vm->pending |= VMM_PEND_HIBERNATE;
 	} else {
 		/* HLT with interrupts off and nothing to wake it: this vCPU is
 		 * done; when all are, so is the VM. */
@@ -115,14 +113,14 @@ static bool vmm_is_applied(const struct vmm *vm, const struct vmm_vcpu *v)
 /* Wait until every vCPU satisfies pred; false if the VM ends first. */
 static bool vmm_await(struct vmm *vm, bool (*pred)(const struct vmm *, const struct vmm_vcpu *))
 {
-	while (!vm->ending && !vmm_all(vm, pred))
+	while (!vmm_ended(vm) && !vmm_all(vm, pred))
 		pthread_cond_wait(&vm->cond, &vm->lock);
-	return !vm->ending;
+	return !vmm_ended(vm);
 }
 
-static bool vmm_pause_all(struct vmm *vm)
+/* The state no longer lets the vCPUs run: get them out of KVM_RUN. */
+static bool vmm_quiesce(struct vmm *vm)
 {
-	vm->paused = true;
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vmm_vcpu_kick(&vm->vcpu[i]);
 	return vmm_await(vm, vmm_is_quiescent);
@@ -155,8 +153,9 @@ static int vmm_apply_all(struct vmm *vm)
 
 static void vmm_do_pause(struct vmm *vm)
 {
-	vm->req_pause = false;
-	vmm_pause_all(vm);
+	vm->pending &= ~VMM_PEND_PAUSE;
+	vmm_run_to(vm, VMM_EV_PAUSE);
+	vmm_quiesce(vm);
 }
 
 /* vm->lock held */
@@ -182,39 +181,51 @@ unsigned vmm_op_failures(struct vmm *vm, char *msg, size_t cap, uint64_t *bytes)
 
 static void vmm_do_hibernate(struct vmm *vm)
 {
+	bool ext = vm->ext_state_fd >= 0;
 	int r;
 
-	vm->req_hibernate = vm->req_pause = false;
-	if (!vmm_pause_all(vm))
+	vm->pending &= ~(VMM_PEND_HIBERNATE | VMM_PEND_PAUSE);
+	vmm_run_to(vm, VMM_EV_HIBERNATE);	/* SAVING: the vCPUs stay out */
+	vm->state_ext = ext;
+	if (!vmm_quiesce(vm))
 		return;
 	r = vmm_capture_all(vm);
 	if (r == 0)
-		r = vmm_snapshot_write(vm);
+		r = vmm_snapshot_write(vm);	/* drops vm->lock while it writes */
 	if (r < 0) {
-		/* Memory stays; the VM waits paused, as in C3. */
+		/* Memory stays; the VM waits paused, as in C3.  A file passed
+		 * for the wake while the save ran is of no use now. */
+		vm->state_ext = false;
 		zpsi_closep(&vm->ext_state_fd);
 		vmm_op_failed(vm, "hibernation failed", r);
+		vmm_run_to(vm, VMM_EV_SAVE_FAILED);
 		return;
 	}
 	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
-	vm->hibernated = true;
 	vm->hibernated_ns = vmm_now_ns();
-	vm->hibernated_ext = vm->ext_state_fd >= 0;
-	zpsi_closep(&vm->ext_state_fd);	/* the wake brings its own */
+	/* The save closed its file; the wake brings its own (and may have
+	 * brought it already, while the save ran: it stays). */
+	if (!ext)
+		zpsi_closep(&vm->ext_state_fd);
 	vm->hibernations++;
+	vmm_run_to(vm, VMM_EV_SAVED);	/* refused if the VM ended meanwhile */
 }
 
 static void vmm_do_save(struct vmm *vm)
 {
 	int r;
 
-	vm->req_save = false;
-	if (!vmm_pause_all(vm))
+	vm->pending &= ~VMM_PEND_SAVE;
+	if (vm->run == VMM_RUN_HIBERNATED) {
+		vmm_end_locked(vm, 0);	/* the file already holds this state */
+		return;
+	}
+	vmm_run_to(vm, VMM_EV_SAVE);
+	vm->state_ext = vm->ext_state_fd >= 0;
+	if (!vmm_quiesce(vm))
 		return;
 	r = vmm_capture_all(vm);
-	if (r == 0 && vm->hibernated)
-		r = 0;	/* the file already holds this state */
-	else if (r == 0)
+	if (r == 0)
 		r = vmm_snapshot_write(vm);
 	if (r < 0) {
 		snprintf(vm->crash, sizeof(vm->crash), "saving the VM failed (%s): %s", vmm_errctx(),
@@ -228,10 +239,11 @@ static void vmm_do_save(struct vmm *vm)
 static void vmm_do_wake(struct vmm *vm)
 {
 	unsigned reason = vm->req_wake_reason;
+	bool woke_someone = vm->run != VMM_RUN_RUNNING;
 	int r;
 
-	vm->req_wake = vm->req_pause = vm->req_hibernate = false;
-	if (vm->hibernated) {
+	vm->pending &= ~(VMM_PEND_WAKE | VMM_PEND_PAUSE | VMM_PEND_HIBERNATE);
+	if (vm->run == VMM_RUN_HIBERNATED) {
 		r = vmm_snapshot_reload(vm);
 		zpsi_closep(&vm->ext_state_fd);
 		if (r == 0)
@@ -245,10 +257,8 @@ static void vmm_do_wake(struct vmm *vm)
 			vmm_op_failed(vm, "waking from C6 failed", r);
 			return;
 		}
-		vm->hibernated = vm->hibernated_ext = false;
+		vm->state_ext = false;
 	}
-	bool woke_someone = vm->paused;
-
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vmm_vcpu *v = &vm->vcpu[i];
 
@@ -261,11 +271,40 @@ static void vmm_do_wake(struct vmm *vm)
 	}
 	/* Nobody was halted: the guest may be on its way to HLT (it asked
 	 * for C1 and has not halted yet); that HLT must not sleep. */
-	vm->wake_pending = !woke_someone && reason == ZPSI_VMM_WAKE_HOST;
-	vm->paused = false;
+	if (!woke_someone && reason == ZPSI_VMM_WAKE_HOST)
+		vm->pending |= VMM_PEND_HLT_RETURNS;
+	else
+		vm->pending &= ~VMM_PEND_HLT_RETURNS;
+	vmm_run_to(vm, VMM_EV_WAKE);
 	vm->wakes++;
 	vmm_power_set_host(vm, ZPSI_POWER_C0);
 	pthread_cond_broadcast(&vm->cond);
+}
+
+/*
+ * The supervisor's one priority ladder: of the requests waiting, the first
+ * in this order whose event the state machine takes from the current
+ * state.  A request the state does not take (a pause while paused, a C6
+ * while in C6) waits, as it did before, until a later state takes it or a
+ * wake drops it.
+ */
+static const struct vmm_rung {
+	unsigned pending;
+	enum vmm_run_event ev;
+	void (*act)(struct vmm *vm);
+} vmm_ladder[] = {
+	{ VMM_PEND_SAVE, VMM_EV_SAVE, vmm_do_save },
+	{ VMM_PEND_WAKE, VMM_EV_WAKE, vmm_do_wake },
+	{ VMM_PEND_HIBERNATE, VMM_EV_HIBERNATE, vmm_do_hibernate },
+	{ VMM_PEND_PAUSE, VMM_EV_PAUSE, vmm_do_pause },
+};
+
+static const struct vmm_rung *vmm_ladder_next(const struct vmm *vm)
+{
+	for (size_t i = 0; i < ZPSI_ARRAY_SIZE(vmm_ladder); i++)
+		if ((vm->pending & vmm_ladder[i].pending) && vmm_run_next(vm->run, vmm_ladder[i].ev) >= 0)
+			return &vmm_ladder[i];
+	return NULL;
 }
 
 /* Region sampling is due: take a sample, publish the aggregate. */
@@ -305,10 +344,12 @@ void *vmm_supervisor_thread(void *arg)
 	pthread_mutex_lock(&vm->lock);
 	vm->threads_alive++;
 	pthread_cond_broadcast(&vm->cond);
-	while (!vm->started)
+	while (!vmm_started(vm))
 		pthread_cond_wait(&vm->cond, &vm->lock);
-	while (!vm->ending) {
+	while (!vmm_ended(vm)) {
+		const bool hibernated = vm->run == VMM_RUN_HIBERNATED;
 		uint64_t now = vmm_now_ns(), next = UINT64_MAX, t;
+		const struct vmm_rung *step;
 
 		if (vm->deadline_ns) {
 			if (now >= vm->deadline_ns) {
@@ -326,34 +367,29 @@ void *vmm_supervisor_thread(void *arg)
 			/* Under zpsid a guest that asked for C6 is woken by zpsid
 			 * alone (it brings the state file back): its alarm does
 			 * not fire, before the hibernation or after it. */
-			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns || vm->hibernated_ext ||
+			if (v->mode != VMM_VCPU_PARKED || !v->alarm_deadline_ns || (hibernated && vm->state_ext) ||
 			    (vm->defer_c6 && vmm_power(vm) == ZPSI_POWER_C6))
 				continue;
 			/* A C6 costs a write of the guest's memory: an alarm
 			 * does not end one sooner than VMM_C6_MIN_NS after it
 			 * began, so a guest cannot make the host thrash its
 			 * disk with a zero-length C6 loop. */
-			if (vm->hibernated && now < vm->hibernated_ns + VMM_C6_MIN_NS) {
+			if (hibernated && now < vm->hibernated_ns + VMM_C6_MIN_NS) {
 				if (vm->hibernated_ns + VMM_C6_MIN_NS < next)
 					next = vm->hibernated_ns + VMM_C6_MIN_NS;
 				continue;
 			}
-			if (v->alarm_deadline_ns <= now && !vm->req_wake) {
-				vm->req_wake = true;
+			if (v->alarm_deadline_ns <= now && !(vm->pending & VMM_PEND_WAKE)) {
+				vm->pending |= VMM_PEND_WAKE;
 				vm->req_wake_reason = ZPSI_VMM_WAKE_ALARM;
 			} else if (v->alarm_deadline_ns < next) {
 				next = v->alarm_deadline_ns;
 			}
 		}
-		if (vm->req_save)
-			vmm_do_save(vm);
-		else if (vm->req_wake)
-			vmm_do_wake(vm);
-		else if (vm->req_hibernate && !vm->hibernated)
-			vmm_do_hibernate(vm);
-		else if (vm->req_pause && !vm->paused)
-			vmm_do_pause(vm);
-		if (vm->ending)
+		step = vmm_ladder_next(vm);
+		if (step)
+			step->act(vm);
+		if (vmm_ended(vm))
 			break;
 		t = vmm_region_tick(vm, now);
 		if (t < next)
@@ -361,8 +397,7 @@ void *vmm_supervisor_thread(void *arg)
 		/* Pausing and the snapshot steps wait on the condition and
 		 * drop the lock: a request that came in meanwhile has had its
 		 * broadcast already, so look again before sleeping. */
-		if (vm->req_save || vm->req_wake || (vm->req_hibernate && !vm->hibernated) ||
-		    (vm->req_pause && !vm->paused))
+		if (vmm_ladder_next(vm))
 			continue;
 		vmm_timedwait(vm, next);
 	}
@@ -394,26 +429,27 @@ static int vmm_request_locked(struct vmm *vm, enum vmm_request req)
 {
 	int r = 0;
 
-	if (!vm->started || vm->ending)
+	if (!vmm_started(vm) || vmm_ended(vm))
 		return -ESRCH;
 	switch (req) {
 	case VMM_REQ_WAKE:
-		/* From zpsid's C6 only zpsid can wake: the state is in its file. */
-		if (vm->hibernated_ext && vm->ext_state_fd < 0)
+		/* From zpsid's C6 only zpsid can wake: the state is in its file
+		 * (or is going there now). */
+		if (vm->state_ext && vm->ext_state_fd < 0)
 			return -EPERM;
-		vm->req_wake = true;
+		vm->pending |= VMM_PEND_WAKE;
 		vm->req_wake_reason = ZPSI_VMM_WAKE_HOST;
 		break;
 	case VMM_REQ_PAUSE:
 		vmm_power_set_host(vm, ZPSI_POWER_C3);
-		vm->req_pause = true;
+		vm->pending |= VMM_PEND_PAUSE;
 		break;
 	case VMM_REQ_HIBERNATE:
 		vmm_power_set_host(vm, ZPSI_POWER_C6);
-		vm->req_hibernate = true;
+		vm->pending |= VMM_PEND_HIBERNATE;
 		break;
 	case VMM_REQ_SAVE:
-		vm->req_save = true;
+		vm->pending |= VMM_PEND_SAVE;
 		break;
 	default:
 		r = -EINVAL;
@@ -446,7 +482,7 @@ int vmm_request_file(struct vmm *vm, enum vmm_request req, int fd)
 	/* A wake reads a passed file only if the C6 went into one: a VM in
 	 * its own C6 (or not in C6) must never be rolled back to an older
 	 * file zpsid happens to hold. */
-	if (req == VMM_REQ_WAKE && !vm->hibernated_ext)
+	if (req == VMM_REQ_WAKE && !vm->state_ext)
 		close(fd);
 	else
 		vm->ext_state_fd = fd;

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "internal.h"
 #include "zpsi/util.h"
 
@@ -30,18 +31,8 @@ int vmm_vcpu_create(struct vmm *vm, unsigned index)
 	if (run == MAP_FAILED)
 		return vmm_errctx_set("mmap kvm_run"), -errno;
 	v->run = run;
-	/* Hypercalls read and write registers in kvm_run itself (8 us per
-	 * exit here, against 21 us for KVM_GET_REGS + KVM_SET_REGS). */
-	run->kvm_valid_regs = KVM_SYNC_X86_REGS;
-	r = vmm_cpuid_apply(vm, v);
-	if (r < 0)
-		return r;
-	if (index == 0) {
-		r = vmm_ioctl_val(v->fd, KVM_GET_TSC_KHZ, 0);
-		vm->tsc_khz = r > 0 ? (uint64_t)r : 0;
-	}
 	v->mode = VMM_VCPU_RUN;
-	return vmm_vcpu_boot_state(v);
+	return vmm_arch_vcpu_init(v);
 }
 
 void vmm_vcpu_destroy(struct vmm_vcpu *v)
@@ -69,9 +60,8 @@ void vmm_end_locked(struct vmm *vm, int status)
 {
 	uint64_t one = 1;
 
-	if (vm->ending)
-		return;
-	vm->ending = true;
+	if (vmm_run_to(vm, VMM_EV_END) < 0)
+		return;	/* ended already */
 	vm->exit_status = status;
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vmm_vcpu_kick(&vm->vcpu[i]);
@@ -84,12 +74,12 @@ void vmm_end_locked(struct vmm *vm, int status)
 static void vmm_crash(struct vmm_vcpu *v, const char *what)
 {
 	struct vmm *vm = v->vm;
-	const struct kvm_regs *r = &v->run->s.regs.regs;
+	char where[64];
 
+	vmm_arch_where(v, where, sizeof(where));
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->ending)
-		snprintf(vm->crash, sizeof(vm->crash), "vCPU %u: %s (rip %#llx rsp %#llx)", v->index,
-			 what, (unsigned long long)r->rip, (unsigned long long)r->rsp);
+	if (!vmm_ended(vm))
+		snprintf(vm->crash, sizeof(vm->crash), "vCPU %u: %s (%s)", v->index, what, where);
 	vmm_end_locked(vm, ZPSI_VMM_EXIT_CRASH);
 	pthread_mutex_unlock(&vm->lock);
 }
@@ -130,27 +120,26 @@ static void vmm_exit_nothing(struct vmm_vcpu *v)
 	(void)v;	/* KVM_EXIT_INTR: a kick; the loop looks at why */
 }
 
-typedef void (*vmm_exit_fn)(struct vmm_vcpu *v);
-
+/* The exits of every architecture; vmm_arch_exit_handler() has the rest. */
 static const vmm_exit_fn vmm_exit_handlers[] = {
-	[KVM_EXIT_IO] = vmm_io_exit,
 	[KVM_EXIT_HLT] = vmm_hlt_exit,
 	[KVM_EXIT_MMIO] = vmm_exit_mmio,
 	[KVM_EXIT_SHUTDOWN] = vmm_exit_shutdown,
 	[KVM_EXIT_FAIL_ENTRY] = vmm_exit_fail_entry,
 	[KVM_EXIT_INTERNAL_ERROR] = vmm_exit_internal,
 	[KVM_EXIT_INTR] = vmm_exit_nothing,
-	[KVM_EXIT_X86_RDMSR] = vmm_msr_exit,
-	[KVM_EXIT_X86_WRMSR] = vmm_msr_exit,
 };
 
 static void vmm_dispatch_exit(struct vmm_vcpu *v)
 {
 	uint32_t reason = v->run->exit_reason;
+	vmm_exit_fn fn = reason < ZPSI_ARRAY_SIZE(vmm_exit_handlers) ? vmm_exit_handlers[reason] : NULL;
 
 	VMM_STAT_INC(v->stats.exits);
-	if (reason < ZPSI_ARRAY_SIZE(vmm_exit_handlers) && vmm_exit_handlers[reason]) {
-		vmm_exit_handlers[reason](v);
+	if (!fn)
+		fn = vmm_arch_exit_handler(reason);
+	if (fn) {
+		fn(v);
 	} else {
 		char what[48];
 
@@ -200,7 +189,7 @@ static bool vmm_vcpu_runnable(const struct vmm_vcpu *v)
 {
 	const struct vmm *vm = v->vm;
 
-	return vm->started && !vm->paused && v->mode == VMM_VCPU_RUN &&
+	return vm->run == VMM_RUN_RUNNING && v->mode == VMM_VCPU_RUN &&
 	       v->capture_gen == vm->capture_gen && v->apply_gen == vm->apply_gen;
 }
 
@@ -221,7 +210,7 @@ void *vmm_vcpu_thread(void *arg)
 	pthread_cond_broadcast(&vm->cond);
 	for (;;) {
 		vmm_vcpu_service(v);
-		if (vm->ending)
+		if (vmm_ended(vm))
 			break;
 		if (!vmm_vcpu_runnable(v)) {
 			if (!v->quiescent) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vmm/vm.c - the VM: the shared host, KVM set-up, guest RAM in one memory
- * slot, the long-mode machine (identity map, GDT, TSS), the boot page, the
- * guest image, and the VM's life cycle (start, wait, free).
+ * slot, the boot page, the guest image, and the VM's life cycle (start,
+ * wait, free).  What the machine is (x86-64 long mode, CPUID, MSRs) is
+ * the architecture's: arch.h, vmm/x86/.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -13,120 +14,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "internal.h"
 #include "zpsi/elf.h"
 #include "zpsi/util.h"
 
-#define VMM_TSS_GPA	(ZPSI_VMM_GDT_GPA + 0x80)
-#define VMM_TSS_LIMIT	103u		/* a 64-bit TSS, no I/O bitmap */
-#define VMM_KVM_TSS_ADDR 0xFFFBD000ul	/* KVM's real-mode TSS: outside RAM */
-
-/* Page-table entry bits (Intel SDM vol. 3, 4.5). */
-#define PTE_P	(1ull << 0)
-#define PTE_RW	(1ull << 1)
-#define PTE_PS	(1ull << 7)
-
-#define CR0_PE	(1ull << 0)
-#define CR0_MP	(1ull << 1)
-#define CR0_ET	(1ull << 4)
-#define CR0_NE	(1ull << 5)
-#define CR0_WP	(1ull << 16)
-#define CR0_AM	(1ull << 18)
-#define CR0_PG	(1ull << 31)
-#define CR4_PAE	(1ull << 5)
-#define CR4_OSFXSR (1ull << 9)
-#define CR4_OSXMMEXCPT (1ull << 10)
-#define EFER_LME (1ull << 8)
-#define EFER_LMA (1ull << 10)
-#define EFER_NXE (1ull << 11)
-
 uint64_t vmm_now_ns(void)
 {
 	return zpsi_mono_ns();
-}
-
-/* ---------------------------------------------------------------- */
-/* The machine                                                       */
-/* ---------------------------------------------------------------- */
-
-/* Identity map of RAM: 2 MiB pages, except 4 KiB pages for the first 2 MiB
- * so that page 0 and the stack guards can be absent. */
-static void vmm_build_page_tables(struct vmm *vm)
-{
-	uint64_t *pml4 = vmm_gpa(vm, ZPSI_VMM_PML4_GPA), *pdpt = vmm_gpa(vm, ZPSI_VMM_PDPT_GPA);
-	uint64_t *pd = vmm_gpa(vm, ZPSI_VMM_PD_GPA), *pt = vmm_gpa(vm, ZPSI_VMM_PT_GPA);
-	uint64_t large = vm->ram_size >> 21, gibs = (vm->ram_size + (1ull << 30) - 1) >> 30;
-
-	pml4[0] = ZPSI_VMM_PDPT_GPA | PTE_P | PTE_RW;
-	for (uint64_t i = 0; i < gibs; i++)
-		pdpt[i] = (ZPSI_VMM_PD_GPA + i * ZPSI_VMM_PAGE_SIZE) | PTE_P | PTE_RW;
-	pd[0] = ZPSI_VMM_PT_GPA | PTE_P | PTE_RW;
-	for (uint64_t i = 1; i < large; i++)
-		pd[i] = (i << 21) | PTE_P | PTE_RW | PTE_PS;
-	for (uint64_t i = 1; i < 512; i++)
-		pt[i] = (i << 12) | PTE_P | PTE_RW;
-	for (unsigned c = 0; c < ZPSI_VMM_MAX_VCPUS; c++)
-		pt[(ZPSI_VMM_STACKS_GPA + c * ZPSI_VMM_STACK_SIZE) >> 12] = 0;	/* guard */
-}
-
-static void vmm_build_gdt(struct vmm *vm)
-{
-	uint64_t *gdt = vmm_gpa(vm, ZPSI_VMM_GDT_GPA);
-	uint64_t tss = VMM_TSS_GPA;
-
-	gdt[0] = 0;
-	gdt[1] = 0x00AF9B000000FFFFull;	/* 0x08: 64-bit code, DPL 0 */
-	gdt[2] = 0x00CF93000000FFFFull;	/* 0x10: data, DPL 0 */
-	/* 0x18: 64-bit TSS (busy), two slots */
-	gdt[3] = VMM_TSS_LIMIT | ((tss & 0xFFFFFF) << 16) | (0x8Bull << 40) | (((tss >> 24) & 0xFF) << 56);
-	gdt[4] = tss >> 32;
-	/* The TSS itself: zero, with the I/O map base past its end. */
-	memset(vmm_gpa(vm, VMM_TSS_GPA), 0, VMM_TSS_LIMIT + 1);
-	*(uint16_t *)vmm_gpa(vm, VMM_TSS_GPA + 102) = VMM_TSS_LIMIT + 1;
-}
-
-static void vmm_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
-{
-	*s = (struct kvm_segment){
-		.base = 0, .limit = 0xFFFFFFFF, .selector = sel, .type = type,
-		.present = 1, .dpl = 0, .db = !code, .s = 1, .l = code, .g = 1,
-	};
-}
-
-/* Long mode at CPL 0, as zpsi/vmm_boot.h documents. */
-int vmm_vcpu_boot_state(struct vmm_vcpu *v)
-{
-	struct vmm *vm = v->vm;
-	struct kvm_sregs sregs;
-	struct kvm_regs regs = { 0 };
-	int r;
-
-	r = vmm_ioctl(v->fd, KVM_GET_SREGS, &sregs);
-	if (r < 0)
-		return r;
-	vmm_segment(&sregs.cs, 0x08, 11, true);
-	vmm_segment(&sregs.ds, 0x10, 3, false);
-	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	sregs.tr = (struct kvm_segment){ .base = VMM_TSS_GPA, .limit = VMM_TSS_LIMIT, .selector = 0x18,
-					 .type = 11, .present = 1 };
-	sregs.ldt = (struct kvm_segment){ .type = 2, .unusable = 1 };
-	sregs.gdt.base = ZPSI_VMM_GDT_GPA;
-	sregs.gdt.limit = 5 * 8 - 1;
-	sregs.idt.base = 0;
-	sregs.idt.limit = 0;
-	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
-	sregs.cr3 = ZPSI_VMM_PML4_GPA;
-	sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-	sregs.efer = EFER_LME | EFER_LMA | EFER_NXE;
-	r = vmm_ioctl(v->fd, KVM_SET_SREGS, &sregs);
-	if (r < 0)
-		return r;
-	regs.rip = vm->entry;
-	regs.rsp = zpsi_vmm_stack_top(v->index) - 8;	/* as if _start had been called */
-	regs.rdi = ZPSI_VMM_BOOT_GPA;
-	regs.rsi = v->index;
-	regs.rflags = 0x2;
-	return vmm_ioctl(v->fd, KVM_SET_REGS, &regs);
 }
 
 static void vmm_write_boot_page(struct vmm *vm)
@@ -291,7 +186,7 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **out)
 		vmm_errctx_set("KVM_GET_VCPU_MMAP_SIZE smaller than struct kvm_run");
 		goto fail;
 	}
-	r = vmm_ioctl_val(vm->vm_fd, KVM_SET_TSS_ADDR, VMM_KVM_TSS_ADDR);
+	r = vmm_arch_vm_init(vm);
 	if (r < 0)
 		goto fail;
 
@@ -318,17 +213,13 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **out)
 	if (r < 0)
 		goto fail;
 
-	r = vmm_msr_setup(vm);
-	if (r < 0)
-		goto fail;
-	r = vmm_cpuid_setup(vm);
+	r = vmm_arch_vm_setup(vm);
 	if (r < 0)
 		goto fail;
 	r = vmm_region_setup(vm);
 	if (r < 0)
 		goto fail;
-	vmm_build_page_tables(vm);
-	vmm_build_gdt(vm);
+	vmm_arch_build_tables(vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		r = vmm_vcpu_create(vm, i);
 		if (r < 0)
@@ -367,7 +258,7 @@ int vmm_load_elf(struct vmm *vm, const void *image, size_t len)
 	const char *why = NULL;
 	int r;
 
-	if (vm->started)
+	if (vmm_started(vm))
 		return -EBUSY;
 	r = zpsi_elf_parse(image, len, ZPSI_VMM_LOAD_MIN, vm->ram_size, &img, &why);
 	if (r < 0) {
@@ -381,7 +272,7 @@ int vmm_load_elf(struct vmm *vm, const void *image, size_t len)
 	vm->image_end = (img.hi + ZPSI_VMM_PAGE_SIZE - 1) & ~(uint64_t)(ZPSI_VMM_PAGE_SIZE - 1);
 	vmm_write_boot_page(vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
-		r = vmm_vcpu_boot_state(&vm->vcpu[i]);
+		r = vmm_arch_vcpu_boot(&vm->vcpu[i]);
 		if (r < 0)
 			return r;
 	}
@@ -393,7 +284,7 @@ int vmm_start(struct vmm *vm, unsigned flags)
 	int r = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->started || (!vm->entry && !vm->restored)) {
+	if (vmm_started(vm) || (!vm->entry && !vm->restored)) {
 		pthread_mutex_unlock(&vm->lock);
 		return vmm_errctx_set("no guest loaded"), -EINVAL;
 	}
@@ -437,7 +328,7 @@ int vmm_start(struct vmm *vm, unsigned flags)
 		if (vm->cfg.timeout_ms)
 			vm->deadline_ns = vmm_now_ns() + vm->cfg.timeout_ms * 1000000ull;
 	}
-	vm->started = true;
+	vmm_run_to(vm, VMM_EV_START);	/* refused if the start failed: ENDED */
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
@@ -463,11 +354,11 @@ static void vmm_join(struct vmm *vm)
 int vmm_wait(struct vmm *vm, int *status)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->started) {
+	if (!vmm_started(vm)) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EINVAL;
 	}
-	while (!vm->ending)
+	while (!vmm_ended(vm))
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	pthread_mutex_unlock(&vm->lock);
 	vmm_join(vm);
@@ -481,7 +372,7 @@ struct vmm *vmm_free(struct vmm *vm)
 {
 	if (!vm)
 		return NULL;
-	if (vm->started) {
+	if (vmm_started(vm)) {
 		pthread_mutex_lock(&vm->lock);
 		vmm_end_locked(vm, ZPSI_VMM_EXIT_ERROR);
 		pthread_mutex_unlock(&vm->lock);

@@ -177,6 +177,12 @@ void vmm_get_stats(struct vmm *vm, struct vmm_stats *out);
 void *vmm_ram(struct vmm *vm, uint64_t *size);
 /* CPU time a vCPU's thread has used, in ns (tests: a parked vCPU uses none). */
 int vmm_vcpu_cpu_ns(struct vmm *vm, unsigned index, uint64_t *ns);
+/* Tests: fn(opaque, bytes written so far) after each chunk of a state file
+ * is written, on the saving thread, with no lock held (so a test can hold
+ * a save in the middle and show the VM still answers).  NULL: none.  Set
+ * before vmm_start(). */
+typedef void (*vmm_save_hook_fn)(void *opaque, uint64_t written);
+void vmm_set_save_hook(struct vmm *vm, vmm_save_hook_fn fn, void *opaque);
 /* False in sanitizer builds, where vmm_start() does not apply the filter. */
 bool vmm_seccomp_available(void);
 

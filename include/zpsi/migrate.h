@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #define ZPSI_MIG_MAGIC		"ZPSIMIG"	/* 8 bytes with its NUL */
@@ -99,6 +100,77 @@ int zpsi_mig_add_psi(struct zpsi_mig_writer *w, const struct zpsi_psi_state *s);
  * (free() it) and w is empty; on failure w is freed. */
 int zpsi_mig_finish(struct zpsi_mig_writer *w, uint8_t **buf, size_t *len);
 void zpsi_mig_writer_free(struct zpsi_mig_writer *w);
+/* ---------------------------------------------------------------- */
+/* Streams: the record to and from any fd, in bounded chunks          */
+/* ---------------------------------------------------------------- */
+
+/* Where a record goes: write() all of data[0..len) in order; 0 or -errno. */
+struct zpsi_mig_sink {
+	int (*write)(void *ctx, const void *data, size_t len);
+	void *ctx;
+};
+/* Where a record comes from: up to len bytes into buf; the count (> 0),
+ * 0 at the end of the stream, or -errno. */
+struct zpsi_mig_source {
+	ssize_t (*read)(void *ctx, void *buf, size_t len);
+	void *ctx;
+};
+/* The fd behind a sink or source.  positional: pwrite()/pread() from
+ * offset 0 whatever the file position (a state file); else write()/read()
+ * (a socket, a pipe).  EINTR is retried; a write that makes no progress
+ * is -EIO. */
+struct zpsi_mig_fd {
+	int fd;
+	bool positional;
+	uint64_t off;
+};
+struct zpsi_mig_sink zpsi_mig_fd_sink(struct zpsi_mig_fd *f);
+struct zpsi_mig_source zpsi_mig_fd_source(struct zpsi_mig_fd *f);
+
+/* Bytes a section of len data bytes takes in the body (header, data, pad):
+ * what a stream writer declares up front. */
+uint64_t zpsi_mig_section_size(uint64_t len);
+
+/*
+ * A record written in order, never held whole in memory.  The header goes
+ * first, so the writer declares the section count and the body length
+ * (the sum of zpsi_mig_section_size()) before any section; then for each
+ * section zpsi_mig_stream_section() and its data in pieces of any size;
+ * zpsi_mig_stream_end() writes the trailer.  The bytes are exactly those
+ * zpsi_mig_finish() gives for the same sections.  Data goes to the sink
+ * in chunks of at most ZPSI_MIG_STREAM_CHUNK bytes, each copied once and
+ * checksummed from the copy: memory another process may still write (the
+ * shared region page) cannot make the CRC disagree with the bytes sent.
+ * Errors are sticky, as the writer's: -EINVAL a declaration or a section
+ * that does not add up (more data than the section's length, a section
+ * begun before the last one is complete, another count or body length at
+ * the end), -E2BIG past the format's limits, -EEXIST a second PSI
+ * section, or the sink's -errno.  Nothing needs freeing.
+ */
+#define ZPSI_MIG_STREAM_CHUNK (64u << 10)
+struct zpsi_mig_stream_writer {
+	struct zpsi_mig_sink sink;
+	uint64_t body, body_done;	/* declared, written */
+	uint64_t sec_left;		/* data still owed by the open section */
+	uint32_t sec_pad;		/* its padding */
+	uint32_t count, nsections;
+	uint32_t crc;
+	bool psi_added;
+	int error;
+};
+int zpsi_mig_stream_begin(struct zpsi_mig_stream_writer *s, struct zpsi_mig_sink sink, uint32_t count,
+			  uint64_t body);
+/* Begin with the sections of an in-memory writer, followed by `more`
+ * sections of `more_body` bytes the caller streams after; w is freed
+ * either way.  The snapshot path: small sections built in memory, guest
+ * RAM streamed from the guest's pages. */
+int zpsi_mig_stream_begin_from(struct zpsi_mig_stream_writer *s, struct zpsi_mig_sink sink,
+			       struct zpsi_mig_writer *w, uint32_t more, uint64_t more_body);
+int zpsi_mig_stream_section(struct zpsi_mig_stream_writer *s, uint32_t type, uint32_t flags, uint64_t len);
+int zpsi_mig_stream_data(struct zpsi_mig_stream_writer *s, const void *data, size_t len);
+/* *written (if not NULL): the record's length. */
+int zpsi_mig_stream_end(struct zpsi_mig_stream_writer *s, uint64_t *written);
+
 /*
  * Write the record to fd from offset 0 with pwrite(), ending with one more
  * section whose data is gathered from iov[0..iovcnt) as it is written --
@@ -106,10 +178,59 @@ void zpsi_mig_writer_free(struct zpsi_mig_writer *w);
  * zpsi_mig_finish() would give after zpsi_mig_add_section_iov() with the same
  * arguments.  The caller truncates and syncs the file.  w is freed either
  * way.  *written (if not NULL): the record's length.  Errors as
- * zpsi_mig_add_section(), or -errno of a failed write.
+ * zpsi_mig_add_section(), or -errno of a failed write.  (A stream writer
+ * over zpsi_mig_fd_sink(), positional.)
  */
 int zpsi_mig_finish_fd(struct zpsi_mig_writer *w, int fd, uint32_t type, uint32_t flags,
 		       const struct iovec *iov, size_t iovcnt, uint64_t *written);
+/* The same to any sink. */
+int zpsi_mig_finish_sink(struct zpsi_mig_writer *w, struct zpsi_mig_sink sink, uint32_t type,
+			 uint32_t flags, const struct iovec *iov, size_t iovcnt, uint64_t *written);
+
+/*
+ * A record read in order from a source, in bounded chunks, with the checks
+ * zpsi_mig_parse() makes: the header first (zpsi_mig_check_header), then
+ * each section header as it arrives (flags, length inside the body, a
+ * second PSI section, an unknown required type), zero padding, the body
+ * tiled exactly by the declared count, and the trailer's magic and CRC.
+ *
+ * The trailer comes last, so section data reaches the caller before the
+ * checksum has vouched for it: a caller stages what it reads and commits
+ * only when zpsi_mig_stream_next() has returned 0 (the end, verified).
+ * So that a damaged stream is reported as damaged, not as whatever a
+ * flipped bit happened to look like, every error of the structure -- and
+ * a caller's own decoding error passed to zpsi_mig_stream_fail() -- first
+ * reads on to the end of the record as the (CRC-checked) header declares
+ * it: a CRC mismatch there is -EBADMSG, an early end -ENODATA; only a
+ * record whose checksums hold gets the structural error.  The errors are
+ * zpsi_mig_parse()'s, plus the source's -errno; they are sticky.  Nothing
+ * past the trailer is read (the stream may go on).
+ */
+struct zpsi_mig_section;
+struct zpsi_mig_stream_reader {
+	struct zpsi_mig_source src;
+	bool (*known)(uint32_t type);
+	uint64_t total, done;		/* record length; bytes read so far */
+	uint64_t sec_left;		/* data of the current section not yet read */
+	uint32_t sec_pad;
+	uint32_t count, index;		/* sections declared, begun */
+	uint32_t crc;
+	bool psi_seen, finished;
+	int error;
+};
+/* Read and check the header.  known: as zpsi_mig_parse's. */
+int zpsi_mig_stream_open(struct zpsi_mig_stream_reader *r, struct zpsi_mig_source src,
+			 bool (*known)(uint32_t type));
+/* Skip what is left of the current section, then the unknown optional
+ * sections after it: 1 and the next known section (sec->data NULL: read
+ * it with zpsi_mig_stream_read), or 0 at the verified end of the record. */
+int zpsi_mig_stream_next(struct zpsi_mig_stream_reader *r, struct zpsi_mig_section *sec);
+/* Exactly len bytes of the current section's data (len <= what is left of
+ * it, else -EINVAL). */
+int zpsi_mig_stream_read(struct zpsi_mig_stream_reader *r, void *buf, size_t len);
+/* The caller could not use a section (err < 0): the stream's own error if
+ * the rest of the record shows one (see above), else err. */
+int zpsi_mig_stream_fail(struct zpsi_mig_stream_reader *r, int err);
 
 /*
  * Check a header alone (for streams): 0 and the total record length

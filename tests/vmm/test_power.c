@@ -6,8 +6,13 @@
  *   C3: the host pauses a busy guest: its vCPU thread stops using CPU and
  *       makes no progress until woken;
  *   C6: the VM is saved and its RAM handed back (resident pages drop),
- *       and on wake every byte is back.
+ *       and on wake every byte is back; while the state file is being
+ *       written the VM still answers requests (the write runs without
+ *       vm->lock), shown by order, not by time: a save held in its middle
+ *       by the test's hook, requests made and answered, then the save let
+ *       go.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,6 +219,131 @@ static void c6_releases_memory(void)
 	vmm_free(vm);
 }
 
+/* Holds the first write of a save until the test lets it go; gives up
+ * after HOLD_MS (a request that waited for the save would then be answered
+ * only after it, and the test fails on the order). */
+#define HOLD_MS 20000
+struct hold {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool entered, released, gave_up, finished_early;
+	uint64_t first, last;	/* bytes written at the hold, and at the end */
+};
+
+static void hold_save(void *opaque, uint64_t written)
+{
+	struct hold *h = opaque;
+	struct timespec until;
+
+	pthread_mutex_lock(&h->lock);
+	h->last = written;
+	if (!h->entered) {
+		h->entered = true;
+		h->first = written;
+		pthread_cond_broadcast(&h->cond);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += HOLD_MS / 1000;
+		while (!h->released)
+			if (pthread_cond_timedwait(&h->cond, &h->lock, &until) == ETIMEDOUT) {
+				__atomic_store_n(&h->gave_up, true, __ATOMIC_RELEASE);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static bool hold_wait_entered(struct hold *h)
+{
+	struct timespec until;
+	bool r;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&h->lock);
+	while (!h->entered && pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
+		;
+	r = h->entered;
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+static void hold_release(struct hold *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->released = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * While a C6 of a 64 MiB guest (48 MiB of it non-zero) is held in its
+ * first write, the VM answers: its failure count and power state, a wake
+ * request (which then runs once the save is done), and in a second VM the
+ * stop (what SIGTERM does).  Had any of them waited for vm->lock, held by
+ * the save, the hold would have run out first.
+ */
+static void c6_answers_while_saving(bool stop)
+{
+	struct lines l = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct hold h = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	struct vmm_config cfg = { .profile = ZPSI_VMM_PROFILE_IDLE, .profile_ms = 50, .param = { 600000 },
+				  .mem_mib = 64 };
+	const char *what = stop ? "C6 save + stop" : "C6 save + requests";
+	uint64_t size, *ram, from = 16ull << 20, words = (48ull << 20) / 8, bad = 0;
+	struct vmm_stats s;
+	struct vmm *vm = NULL;
+	int st = -1;
+
+	cfg.console = on_line;
+	cfg.console_opaque = &l;
+	if (vt_vm_new(&cfg, "workload", &vm) < 0) {
+		VT_CHECK(0, "%s: VM: %s", what, vmm_errctx());
+		return;
+	}
+	vmm_set_save_hook(vm, hold_save, &h);
+	if (vmm_start(vm, 0) < 0) {
+		VT_CHECK(0, "%s: start: %s", what, vmm_errctx());
+		vmm_free(vm);
+		return;
+	}
+	VT_CHECK(vt_await(vm, parked, NULL, 30000), "%s: the guest parked in C1", what);
+	ram = vmm_ram(vm, &size);
+	for (uint64_t i = 0; i < words; i++)
+		ram[from / 8 + i] = i * 0x9E3779B97F4A7C15ull + 1;
+	VT_CHECK(vmm_request(vm, VMM_REQ_HIBERNATE) == 0, "%s: hibernate", what);
+	VT_CHECK(hold_wait_entered(&h), "%s: the save began", what);
+
+	/* The save is held: everything below must be answered now. */
+	VT_CHECK(vmm_op_failures(vm, NULL, 0, NULL) == 0, "%s: status answered", what);
+	vmm_get_stats(vm, &s);
+	VT_CHECK(s.hibernations == 0, "%s: not yet saved while held", what);
+	if (stop)
+		vmm_stop(vm, 3);
+	else
+		VT_CHECK(vmm_request(vm, VMM_REQ_WAKE) == 0, "%s: wake request answered", what);
+	VT_CHECK(!__atomic_load_n(&h.gave_up, __ATOMIC_ACQUIRE), "%s: answered before the save completed", what);
+	hold_release(&h);
+
+	if (!stop) {
+		VT_CHECK(vt_await(vm, hibernated, NULL, 30000), "%s: saved", what);
+		VT_CHECK(vt_await(vm, has_line, (void *[]){ &l, "idle: woke from C1 (host)" }, 30000),
+			 "%s: the wake asked for during the save ran after it", what);
+	}
+	vmm_wait(vm, &st);
+	VT_CHECK(st == (stop ? 3 : 0), "%s: status %d", what, st);
+	vmm_get_stats(vm, &s);
+	VT_CHECK(s.hibernations == 1, "%s: the save completed (%llu)", what, (unsigned long long)s.hibernations);
+	VT_CHECK(h.first < 1u << 20 && h.last > 48ull << 20, "%s: held at %llu of %llu bytes", what,
+		 (unsigned long long)h.first, (unsigned long long)h.last);
+	if (!stop) {
+		for (uint64_t i = 0; i < words; i++)
+			bad += ram[from / 8 + i] != i * 0x9E3779B97F4A7C15ull + 1;
+		VT_CHECK(bad == 0, "%s: %llu words differ after the wake", what, (unsigned long long)bad);
+		VT_CHECK(s.wakes == 1, "%s: one wake", what);
+	}
+	vmm_free(vm);
+}
+
 /* A VM saved while parked in C1 is woken by its restore. */
 static void restore_wakes(void)
 {
@@ -257,5 +387,7 @@ int main(void)
 	restore_wakes();
 	c3_pauses();
 	c6_releases_memory();
+	c6_answers_while_saving(false);
+	c6_answers_while_saving(true);
 	return vt_done("power");
 }

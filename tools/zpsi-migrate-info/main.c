@@ -23,6 +23,7 @@
 
 #include "zpsi/abi.h"
 #include "zpsi/crc32c.h"
+#include "zpsi/le.h"
 #include "zpsi/migrate.h"
 #include "zpsi/util.h"
 
@@ -165,16 +166,6 @@ static int read_record(int fd, const struct opts *o, uint8_t **out, size_t *len,
 	return 0;
 }
 
-static uint32_t le32_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64_at(const uint8_t *p)
-{
-	return (uint64_t)le32_at(p) | (uint64_t)le32_at(p + 4) << 32;
-}
-
 static void print_bp(const char *label, int32_t bp)
 {
 	if (bp < 0)
@@ -228,14 +219,14 @@ static void text_psi(const struct zpsi_psi_state *s)
 	}
 	/* guest-written fields are shown as found, never trusted */
 	printf("  region          at gpa 0x%" PRIx64 "\n", s->region_gpa);
-	printf("    version       %" PRIu64 "%s\n", le64_at(g + 0x08),
-	       le64_at(g + 0x08) & 1 ? " (odd: captured mid-write)" : "");
-	print_bp("    guest ratio  ", zpsi_bp_from_f64(le64_at(g + 0x10)));
-	print_bp("\n    host ratio   ", zpsi_bp_from_f64(le64_at(g + 0x18)));
-	printf("\n    committed     %" PRIu64 "\n", le64_at(g + 0x20));
-	printf("    deferred      %" PRIu64 "\n", le64_at(g + 0x28));
-	printf("    timestamp     %" PRIu64 " ns (guest clock)\n", le64_at(g + 0x30));
-	hi = le64_at(g + 0x38);
+	printf("    version       %" PRIu64 "%s\n", zpsi_get_le64(g + 0x08),
+	       zpsi_get_le64(g + 0x08) & 1 ? " (odd: captured mid-write)" : "");
+	print_bp("    guest ratio  ", zpsi_bp_from_f64(zpsi_get_le64(g + 0x10)));
+	print_bp("\n    host ratio   ", zpsi_bp_from_f64(zpsi_get_le64(g + 0x18)));
+	printf("\n    committed     %" PRIu64 "\n", zpsi_get_le64(g + 0x20));
+	printf("    deferred      %" PRIu64 "\n", zpsi_get_le64(g + 0x28));
+	printf("    timestamp     %" PRIu64 " ns (guest clock)\n", zpsi_get_le64(g + 0x30));
+	hi = zpsi_get_le64(g + 0x38);
 	printf("    host info     0x%016" PRIx64 " (revision %" PRIu64 ", flags 0x%02" PRIx64
 	       ", target %" PRIu64 " pages)\n", hi, (uint64_t)(hi & ZPSI_HOSTINFO_REV_MASK),
 	       (uint64_t)((hi & ZPSI_HOSTINFO_FLAGS_MASK) >> 8), zpsi_hostinfo_target_pages(hi));
@@ -263,9 +254,9 @@ static void json_psi(const struct zpsi_psi_state *s)
 	printf("{\"gpa\":%" PRIu64 ",\"version\":%" PRIu64 ",\"guest_ratio_bp\":%" PRId32
 	       ",\"host_ratio_bp\":%" PRId32 ",\"committed\":%" PRIu64 ",\"deferred\":%" PRIu64
 	       ",\"timestamp_ns\":%" PRIu64 ",\"host_info\":%" PRIu64 ",\"bytes\":\"",
-	       s->region_gpa, le64_at(g + 0x08), zpsi_bp_from_f64(le64_at(g + 0x10)),
-	       zpsi_bp_from_f64(le64_at(g + 0x18)), le64_at(g + 0x20), le64_at(g + 0x28),
-	       le64_at(g + 0x30), le64_at(g + 0x38));
+	       s->region_gpa, zpsi_get_le64(g + 0x08), zpsi_bp_from_f64(zpsi_get_le64(g + 0x10)),
+	       zpsi_bp_from_f64(zpsi_get_le64(g + 0x18)), zpsi_get_le64(g + 0x20), zpsi_get_le64(g + 0x28),
+	       zpsi_get_le64(g + 0x30), zpsi_get_le64(g + 0x38));
 	for (size_t i = 0; i < sizeof(s->region); i++)
 		printf("%02x", s->region[i]);
 	printf("\"}}");
@@ -275,7 +266,7 @@ static void show(const struct opts *o, const uint8_t *buf, size_t len,
 		 const struct zpsi_mig_section *secs, size_t n, const struct zpsi_psi_state *psi)
 {
 	uint16_t version = (uint16_t)(buf[8] | buf[9] << 8);
-	uint64_t body = le64_at(buf + 16);
+	uint64_t body = zpsi_get_le64(buf + 16);
 
 	if (o->json) {
 		printf("{\"file\":");
@@ -283,8 +274,8 @@ static void show(const struct opts *o, const uint8_t *buf, size_t len,
 		printf(",\"valid\":true,\"size\":%zu,\"header\":{\"version\":%u,\"header_size\":%u"
 		       ",\"flags\":%" PRIu32 ",\"body_length\":%" PRIu64 ",\"sections\":%" PRIu32
 		       ",\"crc32c\":%" PRIu32 "},\"trailer_crc32c\":%" PRIu32 ",\"sections\":[",
-		       len, version, (unsigned)(buf[10] | buf[11] << 8), le32_at(buf + 12), body,
-		       le32_at(buf + 24), le32_at(buf + 28), le32_at(buf + len - 8));
+		       len, version, (unsigned)zpsi_get_le16(buf + 10), zpsi_get_le32(buf + 12), body,
+		       zpsi_get_le32(buf + 24), zpsi_get_le32(buf + 28), zpsi_get_le32(buf + len - 8));
 		for (size_t i = 0; i < n; i++) {
 			const char *name = section_name(secs[i].type);
 
@@ -305,7 +296,7 @@ static void show(const struct opts *o, const uint8_t *buf, size_t len,
 	printf("record: %s (%zu bytes, valid)\n", o->path, len);
 	printf("header:\n  version         %u\n  body length     %" PRIu64 "\n  sections        %zu\n"
 	       "  header crc32c   0x%08" PRIx32 "\n  trailer crc32c  0x%08" PRIx32 "\n",
-	       version, body, n, le32_at(buf + 28), le32_at(buf + len - 8));
+	       version, body, n, zpsi_get_le32(buf + 28), zpsi_get_le32(buf + len - 8));
 	printf("sections:\n  %-8s %-6s %-10s %-9s %s\n", "offset", "type", "name", "flags", "length");
 	for (size_t i = 0; i < n; i++) {
 		const char *name = section_name(secs[i].type);

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "zpsi/migrate.h"
-#include "zpsi/vmstate.h"
+#include "vmstate.h"
 
 #define PAGE ZPSI_VMSTATE_PAGE
 #define PAGES 64u

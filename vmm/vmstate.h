@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * zpsi/vmstate.h - zpsi-vmm's sections of the migration record
+ * vmm/vmstate.h - zpsi-vmm's sections of the migration record
  * (zpsi/migrate.h types 16..18): the VM's configuration, each vCPU's
  * state, and guest RAM.  A state file (--state-out, C6) is one migration
  * record holding a PSI section, one VM section, one VCPU section per vCPU
@@ -32,8 +32,8 @@
  * The decoders take untrusted bytes: lengths, counts and every field are
  * checked before use; -EINVAL for anything that does not fit.
  */
-#ifndef ZPSI_VMSTATE_H
-#define ZPSI_VMSTATE_H
+#ifndef VMM_VMSTATE_H
+#define VMM_VMSTATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -122,7 +122,15 @@ typedef void (*zpsi_vmstate_consumed_fn)(void *ctx, const uint8_t *data, size_t 
 int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *ram, uint64_t mem_bytes,
 				  bool zero_absent, zpsi_vmstate_consumed_fn consumed, void *ctx);
 
+/* The same, the section read from a stream (its header just returned by
+ * zpsi_mig_stream_next, `len` its length): the head and bitmap are read
+ * and checked before ram is touched, then each run of pages is read
+ * straight into ram -- no copy of the guest's memory in between.  ram
+ * must be zero where the section holds no page.  -EINVAL for a section
+ * that does not fit, or the stream's error. */
+int zpsi_vmstate_memory_read(struct zpsi_mig_stream_reader *in, uint64_t len, uint8_t *ram, uint64_t mem_bytes);
+
 /* Section types zpsi-vmm understands (for zpsi_mig_parse). */
 bool zpsi_vmstate_known(uint32_t type);
 
-#endif /* ZPSI_VMSTATE_H */
+#endif /* VMM_VMSTATE_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lib/vmstate.c - encode and decode zpsi-vmm's migration sections (layouts
- * in zpsi/vmstate.h).  Decoding reads untrusted bytes with explicit
+ * vmm/vmstate.c - encode and decode zpsi-vmm's migration sections (layouts
+ * in vmstate.h).  Decoding reads untrusted bytes with explicit
  * little-endian loads after checking every length.
  */
 #include <errno.h>
@@ -9,35 +9,8 @@
 #include <string.h>
 
 #include "zpsi/abi.h"
-#include "zpsi/vmstate.h"
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
-static size_t pad8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
-}
+#include "zpsi/le.h"
+#include "vmstate.h"
 
 bool zpsi_vmstate_known(uint32_t type)
 {
@@ -58,43 +31,54 @@ int zpsi_vmstate_add_vm(struct zpsi_mig_writer *w, const struct zpsi_vmstate_vm 
 {
 	uint8_t b[ZPSI_VMSTATE_VM_SIZE] = { 0 };
 
-	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
-	put_le(b + 4, vm->vcpus, 4);
-	put_le(b + 8, vm->mem_bytes, 8);
-	put_le(b + 16, vm->tsc_khz, 8);
-	put_le(b + 24, vm->features, 4);
-	put_le(b + 28, vm->cpuid_base, 4);
-	put_le(b + 32, vm->flags, 4);
-	put_le(b + 36, vm->weight, 4);
+	zpsi_put_le32(b + 0, ZPSI_VMSTATE_LAYOUT);
+	zpsi_put_le32(b + 4, vm->vcpus);
+	zpsi_put_le64(b + 8, vm->mem_bytes);
+	zpsi_put_le64(b + 16, vm->tsc_khz);
+	zpsi_put_le32(b + 24, vm->features);
+	zpsi_put_le32(b + 28, vm->cpuid_base);
+	zpsi_put_le32(b + 32, vm->flags);
+	zpsi_put_le32(b + 36, vm->weight);
 	memcpy(b + 40, vm->signature, strnlen(vm->signature, 12));
 	b[52] = vm->power;
 	memcpy(b + 56, vm->name, strnlen(vm->name, 31));
-	put_le(b + 88, vm->entry, 8);
-	put_le(b + 96, vm->mem_target_pages, 8);
-	put_le(b + 104, vm->balloon_released, 8);
+	zpsi_put_le64(b + 88, vm->entry);
+	zpsi_put_le64(b + 96, vm->mem_target_pages);
+	zpsi_put_le64(b + 104, vm->balloon_released);
 	return zpsi_mig_add_section(w, ZPSI_MIG_SEC_VM, ZPSI_MIG_SEC_REQUIRED, b, sizeof(b));
 }
 
 int zpsi_vmstate_decode_vm(const struct zpsi_mig_section *sec, struct zpsi_vmstate_vm *out)
 {
 	struct zpsi_vmstate_vm vm = { 0 };
-	const uint8_t *b = sec->data;
+	struct zpsi_le_cursor c;
+	const uint8_t *sig, *rsvd0, *name, *rsvd1;
+	uint32_t layout;
 
-	if (sec->type != ZPSI_MIG_SEC_VM || sec->len != ZPSI_VMSTATE_VM_SIZE || !b)
+	if (sec->type != ZPSI_MIG_SEC_VM || sec->len != ZPSI_VMSTATE_VM_SIZE || !sec->data)
 		return -EINVAL;
-	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || b[53] || b[54] || b[55] || !all_zero(b + 112, 16))
+	/* The fields in order (layout in vmstate.h). */
+	c = zpsi_le_cursor(sec->data, (size_t)sec->len);
+	layout = zpsi_le_u32(&c);
+	vm.vcpus = zpsi_le_u32(&c);
+	vm.mem_bytes = zpsi_le_u64(&c);
+	vm.tsc_khz = zpsi_le_u64(&c);
+	vm.features = zpsi_le_u32(&c);
+	vm.cpuid_base = zpsi_le_u32(&c);
+	vm.flags = zpsi_le_u32(&c);
+	vm.weight = zpsi_le_u32(&c);
+	sig = zpsi_le_take(&c, 12);
+	vm.power = zpsi_le_u8(&c);
+	rsvd0 = zpsi_le_take(&c, 3);
+	name = zpsi_le_take(&c, 32);
+	vm.entry = zpsi_le_u64(&c);
+	vm.mem_target_pages = zpsi_le_u64(&c);
+	vm.balloon_released = zpsi_le_u64(&c);
+	rsvd1 = zpsi_le_take(&c, 16);
+	if (c.bad || zpsi_le_left(&c) != 0)
+		return -EINVAL;	/* cannot happen with the length checked: the layout adds up */
+	if (layout != ZPSI_VMSTATE_LAYOUT || !zpsi_all_zero(rsvd0, 3) || !zpsi_all_zero(rsvd1, 16))
 		return -EINVAL;
-	vm.vcpus = (uint32_t)get_le(b + 4, 4);
-	vm.mem_bytes = get_le(b + 8, 8);
-	vm.tsc_khz = get_le(b + 16, 8);
-	vm.features = (uint32_t)get_le(b + 24, 4);
-	vm.cpuid_base = (uint32_t)get_le(b + 28, 4);
-	vm.flags = (uint32_t)get_le(b + 32, 4);
-	vm.weight = (uint32_t)get_le(b + 36, 4);
-	vm.power = b[52];
-	vm.entry = get_le(b + 88, 8);
-	vm.mem_target_pages = get_le(b + 96, 8);
-	vm.balloon_released = get_le(b + 104, 8);
 	if (vm.vcpus < 1 || vm.vcpus > ZPSI_VMSTATE_MAX_VCPUS || !vmstate_ram_ok(vm.mem_bytes) ||
 	    (vm.features & ~ZPSI_FEAT_KNOWN_MASK) || (vm.flags & ~ZPSI_VMSTATE_F_SIGNATURE) ||
 	    vm.weight < ZPSI_WEIGHT_MIN || vm.weight > ZPSI_WEIGHT_MAX || !zpsi_power_valid(vm.power) ||
@@ -105,26 +89,26 @@ int zpsi_vmstate_decode_vm(const struct zpsi_mig_section *sec, struct zpsi_vmsta
 		return -EINVAL;
 	/* Signature: printable, NUL-padded, present iff the flag says so. */
 	for (unsigned i = 0; i < 12; i++) {
-		uint8_t c = b[40 + i];
+		uint8_t ch = sig[i];
 
-		if (c == 0) {
-			if (!all_zero(b + 40 + i, 12 - i))
+		if (ch == 0) {
+			if (!zpsi_all_zero(sig + i, 12 - i))
 				return -EINVAL;
 			break;
 		}
-		if (c < 0x20 || c > 0x7E)
+		if (ch < 0x20 || ch > 0x7E)
 			return -EINVAL;
-		vm.signature[i] = (char)c;
+		vm.signature[i] = (char)ch;
 	}
 	if (!!vm.signature[0] != !!(vm.flags & ZPSI_VMSTATE_F_SIGNATURE))
 		return -EINVAL;
 	/* Name: NUL-terminated within its 32 bytes, printable. */
-	if (memchr(b + 56, 0, 32) == NULL)
+	if (memchr(name, 0, 32) == NULL)
 		return -EINVAL;
-	for (unsigned i = 0; i < 32 && b[56 + i]; i++) {
-		if (b[56 + i] < 0x20 || b[56 + i] > 0x7E)
+	for (unsigned i = 0; i < 32 && name[i]; i++) {
+		if (name[i] < 0x20 || name[i] > 0x7E)
 			return -EINVAL;
-		vm.name[i] = (char)b[56 + i];
+		vm.name[i] = (char)name[i];
 	}
 	*out = vm;
 	return 0;
@@ -143,26 +127,26 @@ int zpsi_vmstate_add_vcpu(struct zpsi_mig_writer *w, const struct zpsi_vmstate_v
 	if (v->nmsrs > ZPSI_VMSTATE_MAX_MSRS)
 		return -E2BIG;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++)
-		len += pad8(v->blob_size[i]);
+		len += zpsi_pad8(v->blob_size[i]);
 	len += (size_t)v->nmsrs * 16;
 	b = calloc(1, len);
 	if (!b)
 		return -ENOMEM;
-	put_le(b + 0, ZPSI_VMSTATE_LAYOUT, 4);
-	put_le(b + 4, v->index, 4);
-	put_le(b + 8, v->mode, 4);
-	put_le(b + 12, v->alarm_ms, 4);
-	put_le(b + 16, v->nmsrs, 4);
-	put_le(b + 20, ZPSI_VMSTATE_BLOBS, 4);
+	zpsi_put_le32(b + 0, ZPSI_VMSTATE_LAYOUT);
+	zpsi_put_le32(b + 4, v->index);
+	zpsi_put_le32(b + 8, v->mode);
+	zpsi_put_le32(b + 12, v->alarm_ms);
+	zpsi_put_le32(b + 16, v->nmsrs);
+	zpsi_put_le32(b + 20, ZPSI_VMSTATE_BLOBS);
 	off = ZPSI_VMSTATE_VCPU_HDR;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
-		put_le(b + 24 + 4 * i, v->blob_size[i], 4);
+		zpsi_put_le32(b + 24 + 4 * i, v->blob_size[i]);
 		memcpy(b + off, v->blob[i], v->blob_size[i]);
-		off += pad8(v->blob_size[i]);
+		off += zpsi_pad8(v->blob_size[i]);
 	}
 	for (uint32_t i = 0; i < v->nmsrs; i++, off += 16) {
-		put_le(b + off, v->msr_index[i], 4);
-		put_le(b + off + 8, v->msr_value[i], 8);
+		zpsi_put_le32(b + off, v->msr_index[i]);
+		zpsi_put_le64(b + off + 8, v->msr_value[i]);
 	}
 	r = zpsi_mig_add_section(w, ZPSI_MIG_SEC_VCPU, ZPSI_MIG_SEC_REQUIRED, b, len);
 	free(b);
@@ -178,20 +162,20 @@ int zpsi_vmstate_decode_vcpu(const struct zpsi_mig_section *sec,
 
 	if (sec->type != ZPSI_MIG_SEC_VCPU || sec->len < ZPSI_VMSTATE_VCPU_HDR || !b)
 		return -EINVAL;
-	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || get_le(b + 20, 4) != ZPSI_VMSTATE_BLOBS ||
-	    get_le(b + 52, 4) != 0)
+	if (zpsi_get_le32(b) != ZPSI_VMSTATE_LAYOUT || zpsi_get_le32(b + 20) != ZPSI_VMSTATE_BLOBS ||
+	    zpsi_get_le32(b + 52) != 0)
 		return -EINVAL;
-	v.index = (uint32_t)get_le(b + 4, 4);
-	v.mode = (uint32_t)get_le(b + 8, 4);
-	v.alarm_ms = (uint32_t)get_le(b + 12, 4);
-	v.nmsrs = (uint32_t)get_le(b + 16, 4);
+	v.index = zpsi_get_le32(b + 4);
+	v.mode = zpsi_get_le32(b + 8);
+	v.alarm_ms = zpsi_get_le32(b + 12);
+	v.nmsrs = zpsi_get_le32(b + 16);
 	if (v.index >= ZPSI_VMSTATE_MAX_VCPUS || v.mode > 2 || v.nmsrs > ZPSI_VMSTATE_MAX_MSRS)
 		return -EINVAL;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
-		v.blob_size[i] = (uint32_t)get_le(b + 24 + 4 * i, 4);
+		v.blob_size[i] = zpsi_get_le32(b + 24 + 4 * i);
 		if (v.blob_size[i] != expect[i])
 			return -EINVAL;
-		need += pad8(v.blob_size[i]);	/* each <= 4 GiB: no overflow */
+		need += zpsi_pad8(v.blob_size[i]);	/* each <= 4 GiB: no overflow */
 	}
 	need += (uint64_t)v.nmsrs * 16;
 	if (sec->len != need)
@@ -199,13 +183,13 @@ int zpsi_vmstate_decode_vcpu(const struct zpsi_mig_section *sec,
 	off = ZPSI_VMSTATE_VCPU_HDR;
 	for (unsigned i = 0; i < ZPSI_VMSTATE_BLOBS; i++) {
 		v.blob[i] = b + off;
-		if (!all_zero(b + off + v.blob_size[i], pad8(v.blob_size[i]) - v.blob_size[i]))
+		if (!zpsi_all_zero(b + off + v.blob_size[i], zpsi_pad8(v.blob_size[i]) - v.blob_size[i]))
 			return -EINVAL;
-		off += pad8(v.blob_size[i]);
+		off += zpsi_pad8(v.blob_size[i]);
 	}
 	v.msr_raw = b + off;
 	for (uint32_t i = 0; i < v.nmsrs; i++)
-		if (get_le(v.msr_raw + 16 * i + 4, 4) != 0)
+		if (zpsi_get_le32(v.msr_raw + 16 * i + 4) != 0)
 			return -EINVAL;
 	*out = v;
 	return 0;
@@ -213,8 +197,8 @@ int zpsi_vmstate_decode_vcpu(const struct zpsi_mig_section *sec,
 
 void zpsi_vmstate_msr(const struct zpsi_vmstate_vcpu *v, uint32_t i, uint32_t *index, uint64_t *value)
 {
-	*index = (uint32_t)get_le(v->msr_raw + 16 * (size_t)i, 4);
-	*value = get_le(v->msr_raw + 16 * (size_t)i + 8, 8);
+	*index = zpsi_get_le32(v->msr_raw + 16 * (size_t)i);
+	*value = zpsi_get_le64(v->msr_raw + 16 * (size_t)i + 8);
 }
 
 /* ---------------------------------------------------------------- */
@@ -284,10 +268,10 @@ int zpsi_vmstate_memory_iov(const uint8_t *ram, uint64_t mem_bytes, struct zpsi_
 		}
 		m->iov[m->iovcnt++] = (struct iovec){ .iov_base = (void *)src, .iov_len = ZPSI_VMSTATE_PAGE };
 	}
-	put_le(m->head + 0, ZPSI_VMSTATE_LAYOUT, 4);
-	put_le(m->head + 4, ZPSI_VMSTATE_PAGE, 4);
-	put_le(m->head + 8, mem_bytes, 8);
-	put_le(m->head + 16, present, 8);
+	zpsi_put_le32(m->head + 0, ZPSI_VMSTATE_LAYOUT);
+	zpsi_put_le32(m->head + 4, ZPSI_VMSTATE_PAGE);
+	zpsi_put_le64(m->head + 8, mem_bytes);
+	zpsi_put_le64(m->head + 16, present);
 	m->present = present;
 	return 0;
 }
@@ -320,12 +304,12 @@ int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *r
 	if (sec->type != ZPSI_MIG_SEC_MEMORY || sec->len < 24 || !b || mem_bytes % ZPSI_VMSTATE_PAGE ||
 	    mem_bytes > ZPSI_VMSTATE_MAX_RAM)
 		return -EINVAL;
-	if (get_le(b, 4) != ZPSI_VMSTATE_LAYOUT || get_le(b + 4, 4) != ZPSI_VMSTATE_PAGE ||
-	    get_le(b + 8, 8) != mem_bytes)
+	if (zpsi_get_le32(b) != ZPSI_VMSTATE_LAYOUT || zpsi_get_le32(b + 4) != ZPSI_VMSTATE_PAGE ||
+	    zpsi_get_le64(b + 8) != mem_bytes)
 		return -EINVAL;
 	pages = mem_bytes / ZPSI_VMSTATE_PAGE;
 	words = (pages + 63) / 64;
-	present = get_le(b + 16, 8);
+	present = zpsi_get_le64(b + 16);
 	if (present > pages || sec->len != 24 + words * 8 + present * ZPSI_VMSTATE_PAGE)
 		return -EINVAL;
 	bitmap = b + 24;
@@ -356,4 +340,52 @@ int zpsi_vmstate_decode_memory_cb(const struct zpsi_mig_section *sec, uint8_t *r
 	if (consumed && data > done)
 		consumed(ctx, done, (size_t)(data - done));
 	return 0;
+}
+
+/* Pages read into RAM per call: bounded, as every read of a stream is. */
+#define VMSTATE_READ_RUN (ZPSI_VMSTATE_CONSUMED_CHUNK / ZPSI_VMSTATE_PAGE)
+
+int zpsi_vmstate_memory_read(struct zpsi_mig_stream_reader *in, uint64_t len, uint8_t *ram, uint64_t mem_bytes)
+{
+	uint8_t head[24], *bitmap;
+	uint64_t pages, words, present, count = 0;
+	int r;
+
+	if (len < sizeof(head) || !ram || mem_bytes % ZPSI_VMSTATE_PAGE || mem_bytes > ZPSI_VMSTATE_MAX_RAM)
+		return -EINVAL;
+	r = zpsi_mig_stream_read(in, head, sizeof(head));
+	if (r < 0)
+		return r;
+	if (zpsi_get_le32(head) != ZPSI_VMSTATE_LAYOUT || zpsi_get_le32(head + 4) != ZPSI_VMSTATE_PAGE ||
+	    zpsi_get_le64(head + 8) != mem_bytes)
+		return -EINVAL;
+	pages = mem_bytes / ZPSI_VMSTATE_PAGE;
+	words = (pages + 63) / 64;	/* <= 16384: the bitmap is <= 128 KiB */
+	present = zpsi_get_le64(head + 16);
+	if (present > pages || len != sizeof(head) + words * 8 + present * ZPSI_VMSTATE_PAGE)
+		return -EINVAL;
+	bitmap = malloc(words ? words * 8 : 1);
+	if (!bitmap)
+		return -ENOMEM;
+	r = zpsi_mig_stream_read(in, bitmap, words * 8);
+	for (uint64_t p = 0; r == 0 && p < words * 64; p++) {
+		bool set = bitmap[p / 8] & (1u << (p % 8));
+
+		if (set && p >= pages)
+			r = -EINVAL;	/* bits past the end of RAM */
+		count += set;
+	}
+	if (r == 0 && count != present)
+		r = -EINVAL;
+	for (uint64_t p = 0; r == 0 && p < pages;) {
+		uint64_t q = p;
+
+		while (q < pages && q - p < VMSTATE_READ_RUN && (bitmap[q / 8] & (1u << (q % 8))))
+			q++;
+		if (q > p)
+			r = zpsi_mig_stream_read(in, ram + p * ZPSI_VMSTATE_PAGE, (size_t)(q - p) * ZPSI_VMSTATE_PAGE);
+		p = q > p ? q : p + 1;
+	}
+	free(bitmap);
+	return r;
 }
