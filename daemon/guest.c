@@ -22,6 +22,8 @@
 #define HASH_BUCKETS 16384u
 #define CPU_QUOTA_MIN_US 1000u	/* the kernel's floor: what C3/C6 keep */
 
+static void sample_one(struct zpsid *d, struct guest *g, uint64_t t0);
+
 static unsigned name_hash(const char *s)
 {
 	uint32_t h = 2166136261u;	/* FNV-1a */
@@ -381,6 +383,8 @@ void guest_hello(struct zpsid *d, struct conn *c, const struct zpsi_ctl_msg *m, 
 		log_warn("%s: cannot read pid %d's start time", g->name, (int)g->pid);
 	setup_cgroup(d, g, h);
 	zpsi_region_store_host_ratio(g->region, d->agg_bp);
+	if (restored)
+		sample_one(d, g, zpsi_mono_ns());
 	guest_decide(d, g, true);
 
 	w.u.welcome.guest_id = g->id;
@@ -657,61 +661,70 @@ static void store_aggregate(struct zpsid *d)
 	d->agg_valid = true;
 }
 
+/* One sample of g's region into the registry (the sampler's step; also
+ * taken when a VM resumes, so zpsid never shows the older counts of its
+ * checkpoint once the VMM is back). */
+static void sample_one(struct zpsid *d, struct guest *g, uint64_t t0)
+{
+	struct zpsi_sample s;
+	int r;
+
+	r = zpsi_region_read(&g->rd, g->region, &s);
+	if (r == -EINVAL && g->reset_pending) {
+		/* smaller counts after the guest's PSI_CTRL_MSR.RESET
+		 * (its VMM said so): a new start, re-based below */
+		zpsi_region_reader_reset(&g->rd);
+		r = zpsi_region_read(&g->rd, g->region, &s);
+		if (r == 0)
+			g->reset_pending = false;
+	}
+	if (r == 1)
+		return;
+	if (r < 0) {
+		/* a count going backwards without a reset is refused,
+		 * every time (docs/abi.md 6.2) */
+		if (r == -EAGAIN)
+			d->samples_torn++;
+		else
+			d->samples_rejected++;
+		return;
+	}
+	r = zpsi_registry_update(d->reg, g->id, s.ratio_bp, s.committed, s.deferred, t0);
+	if (r == -EINVAL) {
+		/* counts below what was restored: the guest reset them */
+		struct zpsi_guest_info info;
+
+		if (zpsi_registry_get(d->reg, g->id, &info) == 0) {
+			info.ratio_bp = s.ratio_bp;
+			info.committed = s.committed;
+			info.deferred = s.deferred;
+			info.last_update_ns = t0;
+			r = zpsi_registry_restore(d->reg, g->id, &info);
+		}
+		g->resets++;
+	}
+	if (r < 0)
+		return;
+	g->samples++;
+	g->committed = s.committed;
+	g->deferred = s.deferred;
+	if (s.ratio_bp != g->bp || !g->pst.valid) {
+		g->bp = s.ratio_bp;
+		guest_decide(d, g, false);
+	}
+}
+
 void guest_sample_all(struct zpsid *d)
 {
 	uint64_t t0 = zpsi_mono_ns(), n = 0;
 
 	for (uint32_t i = 1; i < d->by_id_cap; i++) {
 		struct guest *g = d->by_id[i];
-		struct zpsi_sample s;
-		int r;
 
 		if (!g || !g->region)
 			continue;
 		n++;
-		r = zpsi_region_read(&g->rd, g->region, &s);
-		if (r == -EINVAL && g->reset_pending) {
-			/* smaller counts after the guest's PSI_CTRL_MSR.RESET
-			 * (its VMM said so): a new start, re-based below */
-			zpsi_region_reader_reset(&g->rd);
-			r = zpsi_region_read(&g->rd, g->region, &s);
-			if (r == 0)
-				g->reset_pending = false;
-		}
-		if (r == 1)
-			continue;
-		if (r < 0) {
-			/* a count going backwards without a reset is refused,
-			 * every time (docs/abi.md 6.2) */
-			if (r == -EAGAIN)
-				d->samples_torn++;
-			else
-				d->samples_rejected++;
-			continue;
-		}
-		r = zpsi_registry_update(d->reg, g->id, s.ratio_bp, s.committed, s.deferred, t0);
-		if (r == -EINVAL) {
-			/* counts below what was restored: the guest reset them */
-			struct zpsi_guest_info info;
-
-			if (zpsi_registry_get(d->reg, g->id, &info) == 0) {
-				info.ratio_bp = s.ratio_bp;
-				info.committed = s.committed;
-				info.deferred = s.deferred;
-				info.last_update_ns = t0;
-				r = zpsi_registry_restore(d->reg, g->id, &info);
-			}
-			g->resets++;
-		}
-		if (r < 0)
-			continue;
-		g->samples++;
-		g->committed = s.committed;
-		g->deferred = s.deferred;
-		if (s.ratio_bp != g->bp || !g->pst.valid) {
-			g->bp = s.ratio_bp;
-			guest_decide(d, g, false);
-		}
+		sample_one(d, g, t0);
 	}
 	store_aggregate(d);
 	d->samples += n;

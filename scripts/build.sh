@@ -6,9 +6,17 @@ set -eu -o pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build "$@"
 mkdir -p build
+# with the test group the tests are built for sure (a build/ configured
+# before cmocka was there would leave them out)
+opts=""
+case " $* " in *" test "*) opts="-Dtests=enabled" ;; esac
+if [ -f build/build.ninja ] && [ -n "$opts" ] && ! meson configure build $opts >build/setup.log 2>&1; then
+	cat build/setup.log >&2
+	exit 1
+fi
 if [ ! -f build/build.ninja ]; then
 	echo "build.sh: configuring build/ (meson)" >&2
-	if ! meson setup build >build/setup.log 2>&1; then
+	if ! meson setup build $opts >build/setup.log 2>&1; then
 		cat build/setup.log >&2
 		echo "build.sh: 'meson setup build' failed (above); a missing library is named in" \
 			"its last lines: scripts/deps.sh installs the Debian packages (see its groups)" >&2
