@@ -135,6 +135,240 @@ static void garbage_region(const struct zpsi_vmm_boot *b)
 	zg_printf("garbage_rounds=%u\n", GARBAGE_ROUNDS);
 }
 
+/* ---- the battery: every documented refusal, one at a time ---------- */
+
+#define SETTLE_MS 40u	/* the VMM samples the region every 10 ms */
+
+static unsigned expect_hc(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, int64_t want, const char *what)
+{
+	int64_t r = zg_psi_hypercall(&psi, nr, a1, a2, a3, 0);
+
+	if (r != want)
+		zg_printf("FAIL: %s: %ld, want %ld\n", what, (long)r, (long)want);
+	return r == want;
+}
+
+/* Every reserved bit of every PSI MSR alone, and every out-of-range field:
+ * each a #GP that leaves the MSR as it was (docs/abi.md section 4). */
+static void reserved_bits(const struct zpsi_vmm_boot *b)
+{
+	static const struct {
+		uint32_t msr;
+		uint64_t rsvd;
+	} m[] = {
+		{ ZPSI_MSR_STATE, ZPSI_STATE_RSVD_MASK },
+		{ ZPSI_MSR_CONF, ZPSI_CONF_RSVD_MASK },
+		{ ZPSI_MSR_CTRL, ZPSI_CTRL_RSVD_MASK },
+	};
+	/* STATE's host half (the aggregate, the power state) moves on its
+	 * own under zpsid: only the guest's half must stay */
+#define KEPT(msr, a, b) ((((a) ^ (b)) & ((msr) == ZPSI_MSR_STATE ? ~ZPSI_STATE_RO_MASK : ~0ull)) == 0)
+	const uint64_t bad[][2] = {
+		{ ZPSI_MSR_STATE, ZPSI_BP_MAX + 1 },
+		{ ZPSI_MSR_STATE, ZPSI_STATE_GUEST_MASK },
+		{ ZPSI_MSR_CONF, ZPSI_BP_MAX + 1 },
+		{ ZPSI_MSR_CONF, (uint64_t)(ZPSI_BP_MAX + 1) << ZPSI_CONF_THRESH_SHIFT },
+		/* a region at GPA 0, past RAM, straddling its end */
+		{ ZPSI_MSR_CTRL, ZPSI_CTRL_ENABLE | ZPSI_CTRL_REGION },
+		{ ZPSI_MSR_CTRL, ZPSI_CTRL_ENABLE | ZPSI_CTRL_REGION | (b->mem_bytes & ZPSI_CTRL_GPA_MASK) },
+		{ ZPSI_MSR_CTRL, ZPSI_CTRL_ENABLE | ZPSI_CTRL_REGION | ZPSI_CTRL_GPA_MASK },
+	};
+	unsigned n = 0, gp = 0, kept = 0;
+
+	for (unsigned i = 0; i < ZG_ARRAY_SIZE(m); i++) {
+		uint64_t before, after;
+
+		check(zg_rdmsr_safe(m[i].msr, &before) == 0, "read an MSR before its reserved bits");
+		for (unsigned bit = 0; bit < 64; bit++) {
+			if (!(m[i].rsvd & (1ull << bit)))
+				continue;
+			n++;
+			gp += zg_wrmsr_safe(m[i].msr, before | (1ull << bit)) < 0;
+			kept += zg_rdmsr_safe(m[i].msr, &after) == 0 && KEPT(m[i].msr, after, before);
+		}
+	}
+	for (unsigned i = 0; i < ZG_ARRAY_SIZE(bad); i++) {
+		uint64_t before, after;
+
+		zg_rdmsr_safe((uint32_t)bad[i][0], &before);
+		n++;
+		gp += zg_wrmsr_safe((uint32_t)bad[i][0], bad[i][1]) < 0;
+		kept += zg_rdmsr_safe((uint32_t)bad[i][0], &after) == 0 && KEPT(bad[i][0], after, before);
+	}
+#undef KEPT
+	check(gp == n, "every reserved bit and out-of-range field raised #GP");
+	check(kept == n, "and left its MSR as it was");
+	zg_printf("reserved_bits_gp=%u of %u\n", gp, n);
+}
+
+/* Every bad argument of every hypercall gets its documented error, and the
+ * registration is unharmed (docs/abi.md section 5). */
+static void bad_arguments(const struct zpsi_vmm_boot *b)
+{
+	static const uint64_t bad_states[] = { 2, 4, 5, 7, 8, 15, 0xFF, 1ull << 32, ~0ull };
+	const uint64_t ram = b->mem_bytes, einval = (uint64_t)-ZPSI_KVM_EINVAL, efault = (uint64_t)-ZPSI_KVM_EFAULT;
+	unsigned ok = 0, n = 0;
+	int64_t id = zg_psi_register(&psi, 1, 0);
+
+	zg_halt(200);	/* a full rate-limit bucket: no refusal here is E2BIG */
+	n++, ok += expect_hc(ZPSI_HC_REGISTER, 0, 0, 0, (int64_t)einval, "REGISTER weight 0");
+	n++, ok += expect_hc(ZPSI_HC_REGISTER, ZPSI_WEIGHT_MAX + 1ull, 0, 0, (int64_t)einval, "REGISTER weight max+1");
+	n++, ok += expect_hc(ZPSI_HC_REGISTER, ~0ull, 0, 0, (int64_t)einval, "REGISTER weight ~0");
+	n++, ok += expect_hc(ZPSI_HC_REGISTER, 1, b->region_gpa + 8, 0, (int64_t)efault, "REGISTER region unaligned");
+	n++, ok += expect_hc(ZPSI_HC_REGISTER, 1, ram, 0, (int64_t)efault, "REGISTER region past RAM");
+	n++, ok += expect_hc(ZPSI_HC_REGISTER, 1, ~0ull & ~0xFFFull, 0, (int64_t)efault, "REGISTER region at ~0");
+	n++, ok += expect_hc(ZPSI_HC_UPDATE, ZPSI_BP_MAX + 1, 1, 1, (int64_t)einval, "UPDATE bp max+1");
+	n++, ok += expect_hc(ZPSI_HC_UPDATE, ~0ull, 1, 1, (int64_t)einval, "UPDATE bp ~0");
+	/* counts above any this guest reported before (the region's 2^40) */
+	n++, ok += expect_hc(ZPSI_HC_UPDATE, 100, 1ull << 43, 1ull << 43, 0, "UPDATE valid");
+	n++, ok += expect_hc(ZPSI_HC_UPDATE, 100, (1ull << 43) - 1, 1ull << 43, (int64_t)einval,
+			     "UPDATE committed backwards");
+	n++, ok += expect_hc(ZPSI_HC_UPDATE, 100, 1ull << 43, (1ull << 43) - 1, (int64_t)einval,
+			     "UPDATE deferred backwards");
+	for (unsigned i = 0; i < ZG_ARRAY_SIZE(bad_states); i++)
+		n++, ok += expect_hc(ZPSI_HC_HIBERNATE, bad_states[i], 0, 0, (int64_t)einval, "HIBERNATE bad state");
+	n++, ok += expect_hc(ZPSI_HC_HIBERNATE, ZPSI_POWER_C3, 0, 0, (int64_t)einval, "HIBERNATE C0 -> C3 skips C1");
+	n++, ok += expect_hc(ZPSI_HC_HIBERNATE, ZPSI_POWER_C6, 0, 0, (int64_t)einval, "HIBERNATE C0 -> C6 skips two");
+	if (psi.features & ZPSI_FEAT_BALLOON) {
+		uint64_t top = ram - ZPSI_REGION_PAGE_SIZE;
+
+		n++, ok += expect_hc(ZPSI_HC_BALLOON, top, 1, 2, (int64_t)einval, "BALLOON direction 2");
+		n++, ok += expect_hc(ZPSI_HC_BALLOON, top, 0, 1, (int64_t)einval, "BALLOON 0 pages");
+		n++, ok += expect_hc(ZPSI_HC_BALLOON, top + 8, 1, 1, (int64_t)efault, "BALLOON unaligned");
+		n++, ok += expect_hc(ZPSI_HC_BALLOON, top, 2, 1, (int64_t)efault, "BALLOON past RAM");
+		n++, ok += expect_hc(ZPSI_HC_BALLOON, 0, ~0ull, 1, (int64_t)efault, "BALLOON ~0 pages");
+		n++, ok += expect_hc(ZPSI_HC_BALLOON, ZPSI_REGION_PAGE_SIZE, ~0ull / ZPSI_REGION_PAGE_SIZE, 1,
+				     (int64_t)efault, "BALLOON wrapping range");
+	}
+	n++, ok += expect_hc(ZPSI_HC_FIRST - 1, 0, 0, 0, -ZPSI_KVM_ENOSYS, "hypercall below the first");
+	n++, ok += expect_hc(ZPSI_HC_LAST + 1, 0, 0, 0, -ZPSI_KVM_ENOSYS, "hypercall past the last");
+	check(ok == n, "every bad hypercall argument got its documented error");
+	check(zg_psi_register(&psi, 1, 0) == id, "the registration survived them (same id)");
+	zg_printf("bad_arguments=%u of %u\n", ok, n);
+}
+
+/* Wait (halting) until the host has read bp from the region: STATE[15:0]. */
+static int host_reads(uint32_t bp)
+{
+	for (unsigned i = 0; i < 50; i++) {
+		uint64_t state;
+
+		if (zg_rdmsr_safe(ZPSI_MSR_STATE, &state) == 0 && zpsi_state_guest_bp(state) == bp)
+			return 1;
+		zg_halt(10);
+	}
+	return 0;
+}
+
+static uint32_t host_bp(void)
+{
+	uint64_t state = 0;
+
+	zg_rdmsr_safe(ZPSI_MSR_STATE, &state);
+	return zpsi_state_guest_bp(state);
+}
+
+/* Each region corruption alone, after a good report: the host keeps the
+ * good one (docs/abi.md section 6: magic, seqlock, ratio, counters). */
+static void region_battery(const struct zpsi_vmm_boot *b)
+{
+	volatile struct zpsi_region *r = (volatile struct zpsi_region *)(uintptr_t)b->region_gpa;
+	static const uint64_t bad_ratio[] = {
+		0x7FF8000000000000ull,	/* NaN */
+		0xFFF8000000000001ull,	/* -NaN with payload */
+		0x7FF0000000000000ull,	/* +inf */
+		0xFFF0000000000000ull,	/* -inf */
+		0xBFE0000000000000ull,	/* -0.5 */
+		0x3FF0000000000001ull,	/* 1 + ulp */
+		0x4000000000000000ull,	/* 2.0 */
+	};
+	uint64_t c = 1ull << 44, d = 1ull << 44;
+	unsigned held = 0, n = 0;
+	uint32_t good = 1357;
+
+	check(zg_wrmsr_safe(ZPSI_MSR_CTRL, ZPSI_CTRL_ENABLE | ZPSI_CTRL_REGION | b->region_gpa) == 0,
+	      "region on for the battery");
+	zg_psi_region_publish(r, good, c, d);
+	check(host_reads(good), "the host reads a good report");
+	for (unsigned i = 0; i < ZG_ARRAY_SIZE(bad_ratio); i++) {
+		r->version++;
+		r->guest_ratio = bad_ratio[i];
+		r->committed = c + 1;
+		r->version++;
+		zg_halt(SETTLE_MS);
+		n++, held += host_bp() == good;
+	}
+	/* counters backwards, each alone */
+	zg_psi_region_publish(r, 2468, c - 1, d + 1);
+	zg_halt(SETTLE_MS);
+	n++, held += host_bp() == good;
+	zg_psi_region_publish(r, 2468, c + 1, d - 1);
+	zg_halt(SETTLE_MS);
+	n++, held += host_bp() == good;
+	/* the seqlock stuck odd over a new value */
+	r->version |= 1;
+	r->guest_ratio = 0x3FE0000000000000ull;	/* 0.5 */
+	r->committed = c + 5;
+	r->deferred = d + 5;
+	zg_halt(SETTLE_MS);
+	n++, held += host_bp() == good;
+	r->version++;		/* even again: now it is a report */
+	check(host_reads(5000), "a finished write after a stuck one is read");
+	good = 5000;
+	c = r->committed;
+	d = r->deferred;
+	/* flipping: the version moves under the host's reads, every value bad */
+	for (unsigned i = 0; i < 20000; i++) {
+		r->version++;
+		r->guest_ratio = bad_ratio[i % ZG_ARRAY_SIZE(bad_ratio)];
+		r->version++;
+	}
+	zg_halt(SETTLE_MS);
+	n++, held += host_bp() == good;
+	/* the magic destroyed: nothing is read until the region is set up again */
+	r->magic = 0;
+	zg_psi_region_publish(r, 1111, c + 10, d + 10);
+	zg_halt(SETTLE_MS);
+	n++, held += host_bp() == good;
+	check(held == n, "every corruption was refused and the last good report kept");
+	check(zg_wrmsr_safe(ZPSI_MSR_CTRL, ZPSI_CTRL_ENABLE) == 0, "region off after the battery");
+	zg_printf("region_battery=%u of %u\n", held, n);
+}
+
+/* The rate limit's boundary: with a full bucket exactly --burst updates
+ * pass in a row (param[0] is the burst the host was given), and the
+ * refusals after it are E2BIG, not anything else. */
+static void rate_boundary(const struct zpsi_vmm_boot *b)
+{
+	uint64_t burst = b->param[0], rate = b->param[1], first_refused = 0, t0, ns;
+	unsigned ok = 0, big = 0, other = 0;
+
+	if (!burst || !rate)
+		return;
+	zg_halt(300);	/* refill: more than --burst tokens at the test's --rate */
+	t0 = zg_now_ns();
+	for (uint64_t i = 0; i < 3 * burst; i++) {
+		int64_t r = zg_psi_update(&psi, 100, (1ull << 45) + i, (1ull << 45) + i);
+
+		if (r == 0) {
+			ok++;
+		} else if (r == -ZPSI_KVM_E2BIG) {
+			big++;
+			if (!first_refused)
+				first_refused = i + 1;
+		} else {
+			other++;
+		}
+	}
+	ns = zg_now_ns() - t0;
+	check(other == 0, "only 0 or E2BIG across the boundary");
+	check(first_refused > burst, "a full bucket lets --burst updates through in a row");
+	/* what the bucket held plus what it earned meanwhile, one for rounding */
+	check(ok <= burst + rate * ns / 1000000000u + 1, "no more than the bucket plus its refill");
+	zg_printf("rate_burst=%lu rate_ok=%u rate_refused=%u rate_first_refused=%lu rate_ns=%lu\n",
+		  (unsigned long)burst, ok, big, (unsigned long)first_refused, (unsigned long)ns);
+}
+
 static void stray_ports(void)
 {
 	unsigned ones = 0, n = 0;
@@ -180,6 +414,10 @@ int zg_main(const struct zpsi_vmm_boot *b)
 	flood();
 	random_calls();
 	garbage_region(b);
+	reserved_bits(b);
+	bad_arguments(b);
+	region_battery(b);
+	rate_boundary(b);
 	stray_ports();
 	hostile_console();
 	zg_printf("%u passed, %u failed\n", n_pass, n_fail);

@@ -87,7 +87,7 @@ static void faults(void)
 {
 	struct vt_proc p;
 	char line[1024] = "", stats[1024] = "";
-	int st = vt_run(&p, (const char *const[]){ "--payload", "faults", "--rate", "1000", "--burst", "100",
+	int st = vt_run(&p, (const char *const[]){ "--payload", "faults", "--rate", "1000", "--burst", "100", "--param", "100", "--param", "1000",
 						   "--timeout", "60", "--stats", NULL });
 
 	VT_CHECK(st == 0, "faults: status %d\n%s", st, p.out);
