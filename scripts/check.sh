@@ -45,7 +45,7 @@ run_suite build
 configure build-san -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all || exit 1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	run_suite build-san --timeout-multiplier 3 --no-suite demo --no-suite fresh
+	run_suite build-san --timeout-multiplier 3 --no-suite demo --no-suite fresh --no-suite qemu --no-suite soak
 
 CC=clang configure build-fuzz -Dtests=disabled -Dfuzzing=true -Dfuzz_seconds="$fuzz_seconds" \
 	-Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link || exit 1

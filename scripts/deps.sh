@@ -17,7 +17,7 @@ test="libcmocka-dev"
 demo="gnuplot-nox prometheus"
 fuzz="clang libclang-rt-14-dev"
 # chromium renders the demo report in a test; debootstrap makes the fresh root
-e2e="prometheus curl gnuplot-nox chromium systemd"
+e2e="prometheus curl gnuplot-nox chromium systemd qemu-system-x86 busybox-static cpio"
 fresh="debootstrap git ca-certificates"
 
 [ $# -gt 0 ] || set -- build
