@@ -15,18 +15,10 @@ import subprocess
 import sys
 import tempfile
 
-BUILD = os.environ.get("ZPSI_BUILD", "build")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+from zpsidtest import BUILD, fail, skip  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def skip(why):
-    print("SKIP: " + why)
-    sys.exit(77)
-
-
-def fail(why):
-    print("FAIL: " + why)
-    sys.exit(1)
 
 
 for tool in ("qemu-system-x86_64", "cpio", "busybox"):
